@@ -1,0 +1,19 @@
+"""What every stage script shares: params loading and turning user errors into one line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+from ganlab.errors import GanlabError
+
+
+def run_stage(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentParser) -> None:
+    """Parse the paths dvc.yaml passes, run `main`, and exit 2 with a clean message on bad input."""
+    args = parser.parse_args()
+    try:
+        main(args)
+    except GanlabError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,194 @@
+"""params.yaml -> typed, validated dataclasses. Every stage loads its params through here.
+
+The loader is strict on purpose: a typo such as `sagan.lr_D` would otherwise be ignored and
+the run would silently use a default, which is the worst failure for an experiment pipeline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ganlab.errors import GanlabError
+
+# Names only: importing the registries (ganlab.data.DATASETS, ganlab.losses.LOSSES) here would
+# make every stage's DVC deps include every module. tests/test_config.py keeps them in sync.
+DATASET_NAMES = ("cifar10", "fashion_mnist")
+LOSS_NAMES = ("bce", "hinge", "wasserstein")
+
+
+class ParamsError(GanlabError):
+    """params.yaml is missing a key, has an unknown one, or holds a bad value."""
+
+
+def _check(*, gt=None, ge=None, lt=None, le=None, choices=None, pattern=None):
+    """Field metadata the loader enforces, so each rule sits next to the field it guards."""
+    return field(metadata=dict(gt=gt, ge=ge, lt=lt, le=le, choices=choices, pattern=pattern))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    dataset: str = _check(choices=DATASET_NAMES)
+    source: str  # "download", or a path to the dataset's official files (folder or archive)
+    verify: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class GANConfig:
+    iterations: int = _check(ge=1)
+    batch_size: int = _check(ge=1)
+    ckpt_every: int = _check(ge=1)
+    log_every: int = _check(ge=1)
+    z_dim: int = _check(ge=1)
+    g_ch: int = _check(ge=1)
+    d_ch: int = _check(ge=1)
+    loss: str = _check(choices=LOSS_NAMES)
+    gp_weight: float = _check(ge=0.0)
+    lr_g: float = _check(gt=0.0)
+    lr_d: float = _check(gt=0.0)
+    beta1: float = _check(ge=0.0, lt=1.0)
+    beta2: float = _check(ge=0.0, lt=1.0)
+    n_dis: int = _check(ge=1)
+    ema: float = _check(ge=0.0, lt=1.0)  # 0 turns the EMA generator off
+    ema_start: int = _check(ge=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SAGANConfig(GANConfig):
+    # Self-attention needs C/8 query channels, hence at least 8 channels.
+    g_ch: int = _check(ge=8)
+    d_ch: int = _check(ge=8)
+    attention_res: int = _check(choices=(0, 8, 16))  # 0 = no attention (plain SNGAN)
+    conditional: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class FIDConfig:
+    n_samples: int = _check(ge=2)
+    batch_size: int = _check(ge=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Params:
+    seed: int = _check(ge=0)
+    device: str = _check(pattern=r"auto|cpu|cuda(:\d+)?")
+    data: DataConfig
+    dcgan: GANConfig
+    sagan: SAGANConfig
+    fid: FIDConfig
+
+    def model(self, name: str) -> GANConfig:
+        if name not in MODEL_SECTIONS:
+            raise ParamsError(f"unknown model {name!r}; expected one of {sorted(MODEL_SECTIONS)}")
+        return getattr(self, name)
+
+
+MODEL_SECTIONS = ("dcgan", "sagan")
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """SafeLoader that reads `4e-4` as a float (YAML 1.2), as `dvc exp run -S` writes it."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def _coerce(value: Any, typ: type, key: str) -> Any:
+    if dataclasses.is_dataclass(typ):
+        return _build(typ, value, key)
+    ok = {
+        bool: lambda v: isinstance(v, bool),
+        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+        float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        str: lambda v: isinstance(v, str),
+    }[typ](value)
+    if not ok:
+        raise ParamsError(f"{key}: expected {typ.__name__}, found {value!r} ({type(value).__name__})")
+    return float(value) if typ is float else value
+
+
+def _validate(value: Any, meta: dict, key: str) -> None:
+    def fail(expected: str) -> None:
+        raise ParamsError(f"{key}: expected {expected}, found {value!r}")
+
+    if meta.get("choices") is not None and value not in meta["choices"]:
+        fail("one of " + ", ".join(repr(c) for c in meta["choices"]))
+    if meta.get("pattern") is not None and not re.fullmatch(meta["pattern"], value):
+        fail(f"a value matching {meta['pattern']!r}")
+    for op, holds, word in (
+        ("gt", lambda a, b: a > b, ">"),
+        ("ge", lambda a, b: a >= b, ">="),
+        ("lt", lambda a, b: a < b, "<"),
+        ("le", lambda a, b: a <= b, "<="),
+    ):
+        bound = meta.get(op)
+        if bound is not None and not holds(value, bound):
+            fail(f"a value {word} {bound}")
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    where = prefix or "params.yaml"
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{where}: expected a mapping, found {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    types = _resolved_types(cls)
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        names = ", ".join(f"{prefix}.{k}" if prefix else str(k) for k in unknown)
+        raise ParamsError(f"unknown key {names}; expected only {sorted(fields)} in {where}")
+    values = {}
+    for name, f in fields.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if name not in raw:
+            raise ParamsError(f"{key}: missing key (expected {types[name].__name__})")
+        value = _coerce(raw[name], types[name], key)
+        if not dataclasses.is_dataclass(types[name]):
+            _validate(value, f.metadata, key)
+        values[name] = value
+    return cls(**values)
+
+
+def _resolved_types(cls: type) -> dict[str, type]:
+    import typing
+
+    return typing.get_type_hints(cls)
+
+
+def parse_params(raw: Any) -> Params:
+    """Validate an already-parsed params mapping (as yaml.safe_load would return it)."""
+    return _build(Params, raw, "")
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    try:
+        raw = yaml.load(path.read_text(), Loader=_YamlLoader)
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: params file not found (run from the repository root)") from None
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{path}: not valid YAML: {e}") from None
+    try:
+        return parse_params(raw)
+    except ParamsError as e:
+        raise ParamsError(f"{path}: {e}") from None
+
+
+def to_dict(cfg: Any) -> dict:
+    """A config as plain types, for checkpoints (torch.load(weights_only=True) reads these)."""
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,69 @@
+"""GAN losses as pure functions of discriminator outputs.
+
+Each loss is a pair (d_loss(real_logits, fake_logits), g_loss(fake_logits)); both return a
+scalar to minimise. The gradient penalty needs the discriminator itself, so it lives apart
+and any loss can add it (params: `gp_weight`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def d_loss_bce(real: Tensor, fake: Tensor) -> Tensor:
+    # softplus(-x) == -log(sigmoid(x)), computed without overflow for large |x|.
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+def g_loss_bce(fake: Tensor) -> Tensor:
+    # Non-saturating: maximise log D(G(z)) rather than minimise log(1 - D(G(z))).
+    return F.softplus(-fake).mean()
+
+
+def d_loss_hinge(real: Tensor, fake: Tensor) -> Tensor:
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def g_loss_hinge(fake: Tensor) -> Tensor:
+    return -fake.mean()
+
+
+def d_loss_wasserstein(real: Tensor, fake: Tensor) -> Tensor:
+    return fake.mean() - real.mean()
+
+
+def g_loss_wasserstein(fake: Tensor) -> Tensor:
+    return -fake.mean()
+
+
+def gradient_penalty(
+    discriminator: Callable[[Tensor, Tensor | None], Tensor],
+    real: Tensor,
+    fake: Tensor,
+    labels: Tensor | None,
+    alpha: Tensor,
+) -> Tensor:
+    """WGAN-GP: E[(||grad D(x_hat)||_2 - 1)^2] on x_hat = alpha*real + (1-alpha)*fake.
+
+    `alpha` (N×1×1×1 in [0, 1]) is passed in so the caller owns every random draw.
+    """
+    x_hat = (alpha * real + (1.0 - alpha) * fake).requires_grad_(True)
+    out = discriminator(x_hat, labels)
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    return (grad.flatten(1).norm(2, dim=1) - 1.0).pow(2).mean()
+
+
+class Loss(NamedTuple):
+    d_loss: Callable[[Tensor, Tensor], Tensor]
+    g_loss: Callable[[Tensor], Tensor]
+
+
+LOSSES: dict[str, Loss] = {
+    "bce": Loss(d_loss_bce, g_loss_bce),
+    "hinge": Loss(d_loss_hinge, g_loss_hinge),
+    "wasserstein": Loss(d_loss_wasserstein, g_loss_wasserstein),
+}

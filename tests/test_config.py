@@ -1,0 +1,87 @@
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from ganlab.config import DATASET_NAMES, LOSS_NAMES, ParamsError, load_params, parse_params
+from ganlab.data import DATASETS
+from ganlab.losses import LOSSES
+from tests.conftest import REPO, committed_params
+
+
+def test_committed_params_load():
+    params = load_params(REPO / "params.yaml")
+    assert params.sagan.lr_d == 4e-4 and params.dcgan.lr_g == 2e-4
+    assert params.sagan.conditional is True
+
+
+def _with(key: str, value):
+    p = committed_params()
+    section, _, name = key.rpartition(".")
+    target = p[section] if section else p
+    if value is _DELETE:
+        del target[name]
+    else:
+        target[name] = value
+    return p
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("sagan.lr_d", 0.0, "sagan.lr_d: expected a value > 0.0, found 0.0"),
+        ("dcgan.lr_g", -1e-4, "dcgan.lr_g: expected a value > 0.0"),
+        ("sagan.batch_size", 0, "sagan.batch_size: expected a value >= 1, found 0"),
+        ("data.dataset", "mnist", "data.dataset: expected one of 'cifar10', 'fashion_mnist', found 'mnist'"),
+        ("sagan.loss", "lsgan", "sagan.loss: expected one of 'bce', 'hinge', 'wasserstein'"),
+        ("dcgan.batch_size", "64", "dcgan.batch_size: expected int, found '64'"),
+        ("dcgan.iterations", 10.5, "dcgan.iterations: expected int, found 10.5"),
+        ("data.verify", "yes", "data.verify: expected bool, found 'yes'"),
+        ("sagan.conditional", 1, "sagan.conditional: expected bool, found 1"),
+        ("device", "gpu", "device: expected a value matching"),
+        ("sagan.attention_res", 32, "sagan.attention_res: expected one of 0, 8, 16, found 32"),
+        ("sagan.beta1", 1.0, "sagan.beta1: expected a value < 1.0, found 1.0"),
+        ("fid.n_samples", 1, "fid.n_samples: expected a value >= 2, found 1"),
+        ("sagan.lr_D", 1e-4, "unknown key sagan.lr_D"),
+        ("dcgan.attention_res", 16, "unknown key dcgan.attention_res"),
+        ("extra", 1, "unknown key extra"),
+        ("sagan.lr_d", _DELETE, "sagan.lr_d: missing key (expected float)"),
+        ("fid", _DELETE, "fid: missing key"),
+    ],
+)
+def test_bad_values_are_rejected_naming_the_key(key, value, message):
+    with pytest.raises(ParamsError) as e:
+        parse_params(_with(key, value))
+    assert message in str(e.value)
+
+
+def test_int_is_accepted_for_float_and_exponent_without_dot_parses(tmp_path):
+    # `dvc exp run -S sagan.lr_d=4e-4` may write `4e-4`, which YAML 1.1 reads as a string.
+    text = (REPO / "params.yaml").read_text().replace("lr_d: 4.0e-4", "lr_d: 4e-4").replace("gp_weight: 0.0", "gp_weight: 0", 1)
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    params = load_params(path)
+    assert params.sagan.lr_d == 4e-4 and isinstance(params.dcgan.gp_weight, float)
+
+
+def test_stage_exits_nonzero_naming_the_key(tmp_path):
+    params = _with("sagan.lr_d", -1.0)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    result = subprocess.run(
+        [sys.executable, str(REPO / "stages/prepare.py"), "--params", str(path),
+         "--train", str(tmp_path / "train.pt"), "--test", str(tmp_path / "test.pt")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "sagan.lr_d: expected a value > 0.0, found -1.0" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "train.pt").exists()
+
+
+def test_name_lists_match_the_registries():
+    assert tuple(DATASETS) == DATASET_NAMES and tuple(LOSSES) == LOSS_NAMES
