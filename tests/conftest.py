@@ -87,3 +87,21 @@ def tiny_params(**overrides) -> dict:
 @pytest.fixture
 def cifar_dir(tmp_path) -> tuple[Path, dict]:
     return tmp_path, write_cifar10(tmp_path)
+
+
+@pytest.fixture
+def prepared(tmp_path) -> Path:
+    """A small prepared train split as `stages/prepare.py` writes it."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    path = tmp_path / "train.pt"
+    torch.save(
+        {
+            "images": torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=g),
+            "labels": torch.arange(64) % 10,
+            "classes": CIFAR_CLASSES,
+        },
+        path,
+    )
+    return path

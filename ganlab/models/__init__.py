@@ -1,0 +1,31 @@
+"""Model registry: a params section name -> its generator and discriminator classes."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from torch import nn
+
+from ganlab.config import GANConfig, SAGANConfig
+from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganlab.models.sagan import SAGANDiscriminator, SAGANGenerator
+
+
+class GAN(NamedTuple):
+    config: type[GANConfig]
+    generator: type[nn.Module]
+    discriminator: type[nn.Module]
+
+
+MODELS: dict[str, GAN] = {
+    "dcgan": GAN(GANConfig, DCGANGenerator, DCGANDiscriminator),
+    "sagan": GAN(SAGANConfig, SAGANGenerator, SAGANDiscriminator),
+}
+
+
+def build_generator(name: str, cfg: GANConfig, *, num_classes: int) -> nn.Module:
+    return MODELS[name].generator.from_config(cfg, num_classes=num_classes)
+
+
+def build_discriminator(name: str, cfg: GANConfig, *, num_classes: int) -> nn.Module:
+    return MODELS[name].discriminator.from_config(cfg, num_classes=num_classes)

@@ -1,0 +1,74 @@
+"""Device choice, latent sampling and uint8 quantization, shared by training, FID and plots."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ganlab.errors import GanlabError
+
+
+def resolve_device(name: str) -> torch.device:
+    """params `device` -> torch.device; `auto` prefers CUDA."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise GanlabError(f"device: {name!r} asked for, but CUDA is not available (use 'auto' or 'cpu')")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise GanlabError(f"device: {name!r} asked for, but only {torch.cuda.device_count()} GPU(s) exist")
+    return device
+
+
+def to_float(images: Tensor) -> Tensor:
+    """uint8 [0, 255] -> float [-1, 1], the generator's output range."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    """float [-1, 1] -> uint8, the exact inverse of `to_float` on the 256 levels.
+
+    Generated images go through this before FID so both sides carry the same quantization.
+    """
+    return images.add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def random_labels(n: int, num_classes: int, *, generator: torch.Generator, device) -> Tensor | None:
+    if not num_classes:
+        return None
+    return torch.randint(num_classes, (n,), generator=generator, device=device)
+
+
+def balanced_labels(n: int, num_classes: int, *, device) -> Tensor | None:
+    """0, 1, …, K-1, 0, 1, …: every class equally often (±1) for FID and grids."""
+    if not num_classes:
+        return None
+    return torch.arange(n, device=device) % num_classes
+
+
+@torch.inference_mode()
+def generate(
+    generator: nn.Module,
+    *,
+    n: int,
+    batch_size: int,
+    seed: int,
+    device: torch.device,
+    labels: Tensor | None = None,
+) -> Tensor:
+    """n uint8 images from `generator` in eval mode, reproducible for a given seed.
+
+    Conditional generators get class-balanced labels unless `labels` is given.
+    """
+    generator.eval()
+    rng = torch.Generator(device=device).manual_seed(seed)
+    if labels is None:
+        labels = balanced_labels(n, generator.num_classes, device=device)
+    out = []
+    for start in range(0, n, batch_size):
+        count = min(batch_size, n - start)
+        z = torch.randn(count, generator.z_dim, generator=rng, device=device)
+        y = labels[start : start + count].to(device) if labels is not None else None
+        out.append(to_uint8(generator(z, y)))
+    return torch.cat(out)

@@ -1,0 +1,1 @@
+"""Training: one loop (`loop.train`) for every model in ganlab.models.MODELS."""

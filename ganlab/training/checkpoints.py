@@ -1,0 +1,77 @@
+"""What training writes: small per-snapshot generators and one full `last.pt` to resume from.
+
+Every file is written atomically and read with torch.load(weights_only=True), so it holds only
+tensors and plain Python values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ganlab.config import GANConfig, to_dict
+from ganlab.errors import GanlabError
+from ganlab.io import atomic_torch_save, load_checkpoint
+from ganlab.models import MODELS, build_generator
+
+SNAPSHOT_GLOB = "iter_*.pt"
+
+
+def snapshot_path(out_dir: Path, iteration: int) -> Path:
+    return Path(out_dir) / "checkpoints" / f"iter_{iteration:06d}.pt"
+
+
+def list_snapshots(folder: Path) -> list[Path]:
+    return sorted(Path(folder).glob(SNAPSHOT_GLOB))
+
+
+def run_config(name: str, cfg: GANConfig, *, seed: int, data_md5: str) -> dict:
+    """The resolved config saved in every checkpoint; it also decides whether to resume."""
+    return {"model": name, "seed": seed, "data_md5": data_md5, "params": to_dict(cfg)}
+
+
+def resume_mismatch(saved: dict, current: dict) -> list[str]:
+    """Keys (as `section.key`) whose values differ, ignoring `iterations`."""
+
+    def flat(cfg: dict) -> dict:
+        out = {k: v for k, v in cfg.items() if k != "params"}
+        out.update({f"{cfg.get('model')}.{k}": v for k, v in cfg.get("params", {}).items() if k != "iterations"})
+        return out
+
+    a, b = flat(saved), flat(current)
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def save_snapshot(path: Path, *, generator: nn.Module, config: dict, iteration: int, classes: list[str]) -> None:
+    atomic_torch_save(
+        {
+            "generator": generator.state_dict(),
+            "config": config,
+            "iteration": iteration,
+            "num_classes": generator.num_classes,
+            "classes": list(classes),
+            "image_shape": [3, 32, 32],
+        },
+        path,
+    )
+
+
+def load_generator(path: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild a snapshot's generator from the config stored in it (eval mode)."""
+    ckpt = load_checkpoint(path)
+    for key in ("generator", "config", "iteration", "num_classes"):
+        if key not in ckpt:
+            raise GanlabError(f"{path}: not a ganlab generator checkpoint (missing {key!r})")
+    config = ckpt["config"]
+    model = config["model"]
+    if model not in MODELS:
+        raise GanlabError(f"{path}: unknown model {model!r} (expected one of {sorted(MODELS)})")
+    cfg = MODELS[model].config(**config["params"])
+    generator = build_generator(model, cfg, num_classes=ckpt["num_classes"])
+    try:
+        generator.load_state_dict(ckpt["generator"])
+    except RuntimeError as e:
+        raise GanlabError(f"{path}: weights do not fit a {model} generator built from its config ({e})") from e
+    return generator.to(device).eval(), ckpt

@@ -1,0 +1,30 @@
+"""DVC stage `train@<model>`: data/prepared/train.pt -> models/<model>/ (+ train_log.csv)."""
+
+import argparse
+
+from ganlab.cli import run_stage
+from ganlab.config import load_params
+from ganlab.training.loop import train
+
+
+def main(args: argparse.Namespace) -> None:
+    params = load_params(args.params)
+    train(
+        args.model,
+        params.model(args.model),
+        seed=params.seed,
+        device=params.device,
+        data_path=args.data,
+        out_dir=args.out,
+        log_path=args.log,
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--log", required=True)
+    run_stage(main, parser)

@@ -1,0 +1,44 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from ganlab.losses import LOSSES, gradient_penalty
+
+REAL = torch.tensor([2.0, -0.5])
+FAKE = torch.tensor([0.5, -3.0])
+
+
+def softplus(x: float) -> float:
+    return math.log1p(math.exp(x))
+
+
+def test_bce_by_hand():
+    d = (softplus(-2.0) + softplus(0.5)) / 2 + (softplus(0.5) + softplus(-3.0)) / 2
+    g = (softplus(-0.5) + softplus(3.0)) / 2
+    assert LOSSES["bce"].d_loss(REAL, FAKE).item() == pytest.approx(d, rel=1e-6)
+    assert LOSSES["bce"].g_loss(FAKE).item() == pytest.approx(g, rel=1e-6)
+
+
+def test_hinge_by_hand():
+    # relu(1-2)=0, relu(1+0.5)=1.5 -> 0.75; relu(1+0.5)=1.5, relu(1-3)=0 -> 0.75
+    assert LOSSES["hinge"].d_loss(REAL, FAKE).item() == pytest.approx(1.5)
+    assert LOSSES["hinge"].g_loss(FAKE).item() == pytest.approx(1.25)
+
+
+def test_wasserstein_by_hand():
+    # E[D(fake)] - E[D(real)] = -1.25 - 0.75
+    assert LOSSES["wasserstein"].d_loss(REAL, FAKE).item() == pytest.approx(-2.0)
+    assert LOSSES["wasserstein"].g_loss(FAKE).item() == pytest.approx(1.25)
+
+
+def test_gradient_penalty_by_hand():
+    # D(x) = w·x has gradient w everywhere: penalty = (||w|| - 1)^2 = (5 - 1)^2.
+    linear = nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[3.0, 4.0]]))
+    critic = lambda x, y: linear(x.flatten(1)).flatten()  # noqa: E731
+    real, fake = torch.randn(4, 2, 1, 1), torch.randn(4, 2, 1, 1)
+    alpha = torch.rand(4, 1, 1, 1)
+    assert gradient_penalty(critic, real, fake, None, alpha).item() == pytest.approx(16.0)

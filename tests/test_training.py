@@ -1,0 +1,154 @@
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from ganlab.config import parse_params
+from ganlab.errors import GanlabError
+from ganlab.io import load_checkpoint
+from ganlab.losses import LOSSES, Loss
+from ganlab.sampling import resolve_device
+from ganlab.training.checkpoints import load_generator
+from ganlab.training.loop import build_state, train
+from tests.conftest import REPO, tiny_params
+
+
+def _train(tmp_path, name="sagan", out="run", **overrides):
+    params = parse_params(tiny_params(**{f"{name}.{k}": v for k, v in overrides.items()}))
+    return train(
+        name,
+        params.model(name),
+        seed=params.seed,
+        device="cpu",
+        data_path=tmp_path / "train.pt",
+        out_dir=tmp_path / out / "models",
+        log_path=tmp_path / out / "train_log.csv",
+        progress=False,
+    )
+
+
+@pytest.mark.parametrize("name", ["dcgan", "sagan"])
+def test_one_step_changes_both_networks(prepared, tmp_path, name):
+    params = parse_params(tiny_params())
+    init = build_state(name, params.model(name), num_classes=10, seed=params.seed, device=resolve_device("cpu"))
+    state = _train(tmp_path, name, iterations=1)
+    for before, after in ((init.generator, state.generator), (init.discriminator, state.discriminator)):
+        changed = [not torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values())]
+        assert sum(changed) > len(changed) // 2
+
+
+def test_checkpoint_cadence_and_contents(prepared, tmp_path):
+    _train(tmp_path, iterations=5, ckpt_every=2, log_every=2)
+    folder = tmp_path / "run/models/checkpoints"
+    # Every ckpt_every iterations, plus the final iteration.
+    assert [p.name for p in sorted(folder.iterdir())] == ["iter_000002.pt", "iter_000004.pt", "iter_000005.pt"]
+    snap = load_checkpoint(folder / "iter_000004.pt")
+    assert snap["iteration"] == 4 and snap["num_classes"] == 10 and len(snap["classes"]) == 10
+    assert snap["config"]["model"] == "sagan" and snap["config"]["params"]["iterations"] == 5
+    assert set(snap) == {"generator", "config", "iteration", "num_classes", "classes", "image_shape"}
+    G, _ = load_generator(folder / "iter_000004.pt")
+    assert G(torch.randn(2, G.z_dim), torch.tensor([0, 1])).shape == (2, 3, 32, 32)
+    last = load_checkpoint(tmp_path / "run/models/last.pt")
+    assert {"generator", "discriminator", "generator_ema", "opt_g", "opt_d", "rng", "iteration", "config"} <= set(last)
+    assert last["iteration"] == 5 and last["opt_d"]["state"]
+    # The snapshot holds the EMA generator, not the raw one.
+    assert torch.equal(
+        load_checkpoint(folder / "iter_000005.pt")["generator"]["linear.parametrizations.weight.original"],
+        last["generator_ema"]["linear.parametrizations.weight.original"],
+    )
+    with open(tmp_path / "run/train_log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["iteration"]) for r in rows] == [2, 4]
+    assert {"loss_d", "loss_g", "d_real", "d_fake", "gamma_g_attention", "gamma_d_attention", "seconds"} <= set(rows[0])
+
+
+def _final_weights(path):
+    state = load_checkpoint(path)
+    return {k: state[k] for k in ("generator", "discriminator", "generator_ema")}
+
+
+def _assert_same_weights(a, b):
+    for part in a:
+        for key in a[part]:
+            assert torch.equal(a[part][key], b[part][key]), f"{part}.{key}"
+
+
+def test_extending_iterations_resumes_exactly(prepared, tmp_path):
+    _train(tmp_path, out="straight", iterations=6)
+    _train(tmp_path, out="extended", iterations=2)
+    _train(tmp_path, out="extended", iterations=6)
+    _assert_same_weights(
+        _final_weights(tmp_path / "straight/models/last.pt"), _final_weights(tmp_path / "extended/models/last.pt")
+    )
+
+
+def test_killed_run_resumes_to_the_same_weights(prepared, tmp_path):
+    p = tiny_params(**{"sagan.iterations": 24, "sagan.ckpt_every": 3, "sagan.log_every": 3})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
+    cmd = [sys.executable, str(REPO / "stages/train.py"), "--params", str(tmp_path / "params.yaml"), "--model", "sagan",
+           "--data", str(tmp_path / "train.pt")]  # fmt: skip
+
+    def args(out):
+        return cmd + ["--out", str(tmp_path / out / "models"), "--log", str(tmp_path / out / "log.csv")]
+
+    env = dict(os.environ, OMP_NUM_THREADS="1")  # one thread: identical reductions in both runs
+    subprocess.run(args("straight"), check=True, env=env, capture_output=True)
+    proc = subprocess.Popen(args("killed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (tmp_path / "killed/models/checkpoints/iter_000006.pt").exists():
+        assert proc.poll() is None and time.time() < deadline, "training ended before it could be killed"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "killed/models/checkpoints/iter_000024.pt").exists()
+    resumed = subprocess.run(args("killed"), check=True, env=env, capture_output=True, text=True)
+    assert "resuming from" in resumed.stdout
+    _assert_same_weights(
+        _final_weights(tmp_path / "straight/models/last.pt"), _final_weights(tmp_path / "killed/models/last.pt")
+    )
+    with open(tmp_path / "killed/log.csv") as f:
+        assert [int(r["iteration"]) for r in csv.DictReader(f)] == list(range(3, 25, 3))
+
+
+def test_config_change_starts_fresh(prepared, tmp_path, capsys):
+    _train(tmp_path, iterations=4, ckpt_every=1)
+    _train(tmp_path, iterations=2, ckpt_every=1, lr_d=1e-3)
+    assert "sagan.lr_d: 0.0004 -> 0.001" in capsys.readouterr().out
+    folder = tmp_path / "run/models/checkpoints"
+    assert [p.name for p in sorted(folder.iterdir())] == ["iter_000001.pt", "iter_000002.pt"]
+    assert load_checkpoint(folder / "iter_000002.pt")["config"]["params"]["lr_d"] == 1e-3
+
+
+def test_corrupt_checkpoint_is_named(prepared, tmp_path):
+    _train(tmp_path, iterations=2)
+    last = tmp_path / "run/models/last.pt"
+    last.write_bytes(last.read_bytes()[:1000])
+    with pytest.raises(GanlabError, match=r"last.pt: checkpoint is truncated or corrupt"):
+        _train(tmp_path, iterations=4)
+    snap = tmp_path / "run/models/checkpoints/iter_000002.pt"
+    snap.write_bytes(b"not a checkpoint")
+    with pytest.raises(GanlabError, match=r"iter_000002.pt: checkpoint is truncated or corrupt"):
+        load_generator(snap)
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(prepared, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    hinge = LOSSES["hinge"]
+
+    def d_loss(real, fake):  # finite for 5 iterations, then NaN
+        calls["n"] += 1
+        out = hinge.d_loss(real, fake)
+        return out * float("nan") if calls["n"] > 5 else out
+
+    monkeypatch.setitem(LOSSES, "hinge", Loss(d_loss, hinge.g_loss))
+    with pytest.raises(GanlabError, match=r"non-finite loss at iteration 6.*iter_000004.pt"):
+        _train(tmp_path, iterations=10, ckpt_every=2, log_every=4)
+    folder = tmp_path / "run/models/checkpoints"
+    assert [p.name for p in sorted(folder.iterdir())] == ["iter_000002.pt", "iter_000004.pt"]
+    assert load_checkpoint(tmp_path / "run/models/last.pt")["iteration"] == 4
