@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
 from torch import Tensor, nn
 
@@ -47,8 +49,7 @@ def balanced_labels(n: int, num_classes: int, *, device) -> Tensor | None:
     return torch.arange(n, device=device) % num_classes
 
 
-@torch.inference_mode()
-def generate(
+def generate_batches(
     generator: nn.Module,
     *,
     n: int,
@@ -56,19 +57,25 @@ def generate(
     seed: int,
     device: torch.device,
     labels: Tensor | None = None,
-) -> Tensor:
-    """n uint8 images from `generator` in eval mode, reproducible for a given seed.
+) -> Iterator[Tensor]:
+    """n uint8 images from `generator` in eval mode, `batch_size` at a time.
 
-    Conditional generators get class-balanced labels unless `labels` is given.
+    z is drawn batch by batch from one seeded stream, so the same (seed, batch_size) always
+    gives the same images. Conditional generators get class-balanced labels unless given
+    `labels`.
     """
     generator.eval()
     rng = torch.Generator(device=device).manual_seed(seed)
     if labels is None:
         labels = balanced_labels(n, generator.num_classes, device=device)
-    out = []
     for start in range(0, n, batch_size):
         count = min(batch_size, n - start)
-        z = torch.randn(count, generator.z_dim, generator=rng, device=device)
-        y = labels[start : start + count].to(device) if labels is not None else None
-        out.append(to_uint8(generator(z, y)))
-    return torch.cat(out)
+        with torch.inference_mode():
+            z = torch.randn(count, generator.z_dim, generator=rng, device=device)
+            y = labels[start : start + count].to(device) if labels is not None else None
+            yield to_uint8(generator(z, y))
+
+
+def generate(generator: nn.Module, **kwargs) -> Tensor:
+    """All of `generate_batches` as one uint8 N×3×32×32 tensor."""
+    return torch.cat(list(generate_batches(generator, **kwargs)))

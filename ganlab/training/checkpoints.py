@@ -19,8 +19,8 @@ from ganlab.models import MODELS, build_generator
 SNAPSHOT_GLOB = "iter_*.pt"
 
 
-def snapshot_path(out_dir: Path, iteration: int) -> Path:
-    return Path(out_dir) / "checkpoints" / f"iter_{iteration:06d}.pt"
+def snapshot_path(checkpoints_dir: Path, iteration: int) -> Path:
+    return Path(checkpoints_dir) / f"iter_{iteration:06d}.pt"
 
 
 def list_snapshots(folder: Path) -> list[Path]:

@@ -7,6 +7,7 @@ import csv
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -155,6 +156,50 @@ def _prepare_output(out_dir: Path, config: dict, iterations: int, state: TrainSt
         path.unlink()
 
 
+def make_step(state: TrainState, cfg: GANConfig, *, images: Tensor, labels: Tensor) -> Callable[[], Tensor]:
+    """One training iteration as a closure: `n_dis` D steps, one G step, the EMA update.
+
+    It returns the detached (loss_d, loss_g, mean D(real), mean D(fake)) on the device, so the
+    caller decides when to sync. `images` (uint8) and `labels` must already be on the device.
+    """
+    G, D, rng = state.generator, state.discriminator, state.rng
+    dev, num_classes, loss = images.device, G.num_classes, LOSSES[cfg.loss]
+    memory_format = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
+
+    def noise(n: int) -> tuple[Tensor, Tensor | None]:
+        z = torch.randn(n, cfg.z_dim, generator=rng, device=dev)
+        return z, random_labels(n, num_classes, generator=rng, device=dev)
+
+    def step() -> Tensor:
+        for _ in range(cfg.n_dis):
+            idx = torch.randint(len(images), (cfg.batch_size,), generator=rng, device=dev)
+            real = to_float(images[idx]).contiguous(memory_format=memory_format)
+            real_y = labels[idx] if num_classes else None
+            z, fake_y = noise(cfg.batch_size)
+            with torch.no_grad():
+                fake = G(z, fake_y)
+            d_real, d_fake = D(real, real_y), D(fake, fake_y)
+            loss_d = loss.d_loss(d_real, d_fake)
+            if cfg.gp_weight > 0:
+                alpha = torch.rand(cfg.batch_size, 1, 1, 1, generator=rng, device=dev)
+                loss_d = loss_d + cfg.gp_weight * gradient_penalty(D, real, fake, fake_y, alpha)
+            state.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            state.opt_d.step()
+
+        z, fake_y = noise(cfg.batch_size)
+        loss_g = loss.g_loss(D(G(z, fake_y), fake_y))
+        state.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        state.opt_g.step()
+        if state.generator_ema is not None:
+            # Before ema_start the average just follows G (early weights are not worth keeping).
+            update_ema(state.generator_ema, G, cfg.ema if state.iteration >= cfg.ema_start else 0.0)
+        return torch.stack([loss_d, loss_g, d_real.mean(), d_fake.mean()]).detach()
+
+    return step
+
+
 def train(
     name: str,
     cfg: GANConfig,
@@ -184,16 +229,8 @@ def train(
         return state
 
     # The whole dataset lives on the device as uint8; batches are gathered by random index.
-    images, labels = split.images.to(dev), split.labels.to(dev)
-    memory_format = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
-    loss = LOSSES[cfg.loss]
-    G, D, rng = state.generator, state.discriminator, state.rng
-    G.train(), D.train()
-    num_classes = G.num_classes
-
-    def noise(n: int) -> tuple[Tensor, Tensor | None]:
-        z = torch.randn(n, cfg.z_dim, generator=rng, device=dev)
-        return z, random_labels(n, num_classes, generator=rng, device=dev)
+    step = make_step(state, cfg, images=split.images.to(dev), labels=split.labels.to(dev))
+    state.generator.train(), state.discriminator.train()
 
     # Running sums on the device: no host sync until a log or checkpoint point.
     sums = torch.zeros(len(LOG_STATS), device=dev)
@@ -204,36 +241,10 @@ def train(
     bar = tqdm(total=cfg.iterations, initial=state.iteration, desc=name, mininterval=2.0, disable=not progress)
 
     while state.iteration < cfg.iterations:
-        for _ in range(cfg.n_dis):
-            idx = torch.randint(len(images), (cfg.batch_size,), generator=rng, device=dev)
-            real = to_float(images[idx]).contiguous(memory_format=memory_format)
-            real_y = labels[idx] if num_classes else None
-            z, fake_y = noise(cfg.batch_size)
-            with torch.no_grad():
-                fake = G(z, fake_y)
-            d_real, d_fake = D(real, real_y), D(fake, fake_y)
-            loss_d = loss.d_loss(d_real, d_fake)
-            if cfg.gp_weight > 0:
-                alpha = torch.rand(cfg.batch_size, 1, 1, 1, generator=rng, device=dev)
-                loss_d = loss_d + cfg.gp_weight * gradient_penalty(D, real, fake, fake_y, alpha)
-            state.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            state.opt_d.step()
-
-        z, fake_y = noise(cfg.batch_size)
-        loss_g = loss.g_loss(D(G(z, fake_y), fake_y))
-        state.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        state.opt_g.step()
-        if state.generator_ema is not None:
-            # Before ema_start the average just follows G (early weights are not worth keeping).
-            decay = cfg.ema if state.iteration >= cfg.ema_start else 0.0
-            update_ema(state.generator_ema, G, decay)
-
+        stats = step()
         state.iteration += 1
         iteration_t += 1
         with torch.no_grad():
-            stats = torch.stack([loss_d, loss_g, d_real.mean(), d_fake.mean()]).detach()
             sums += stats
             bad = ~torch.isfinite(stats[:2]).all()
             first_bad = torch.where(bad & (first_bad < 0), iteration_t, first_bad)
@@ -261,11 +272,11 @@ def train(
             sums.zero_()
             window = 0
         if at_ckpt:
-            if not (_all_finite(G) and _all_finite(D)):
+            if not (_all_finite(state.generator) and _all_finite(state.discriminator)):
                 raise GanlabError(f"{name}: non-finite weights at iteration {it}; training stopped")
             # Snapshot first: a kill between the two writes only repeats work on resume.
             save_snapshot(
-                snapshot_path(out_dir, it),
+                snapshot_path(out_dir / "checkpoints", it),
                 generator=state.sampling_generator,
                 config=config,
                 iteration=it,

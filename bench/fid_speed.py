@@ -1,0 +1,94 @@
+"""FID speed: our in-memory pipeline vs pytorch-fid's CLI path on PNG folders, same N images.
+
+    python bench/fid_speed.py [--n 500] [--batch-size 50] [--device auto] [--channels-last]
+
+Prints images/s of both feature pipelines, the time of both Fréchet distances (on the same
+2048-d statistics) and both FID values. Uses data/prepared/test.pt when it exists, else noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from pytorch_fid import fid_score
+
+from ganlab.data import load_split
+from ganlab.metrics.fid import DIMS, FrechetReference, InceptionFeatures, statistics
+from ganlab.sampling import resolve_device
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--channels-last", action="store_true", help="try NHWC Inception on our side")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    torch.manual_seed(0)
+
+    test = Path("data/prepared/test.pt")
+    if test.exists():
+        real = load_split(test).images[: args.n]
+    else:
+        real = torch.randint(0, 256, (args.n, 3, 32, 32), dtype=torch.uint8)
+    # The "generated" side: the same images with noise, a stand-in for a decent generator.
+    fake = (real.int() + torch.randint(-30, 31, real.shape)).clamp(0, 255).to(torch.uint8)
+    print(f"device {device}, torch threads {torch.get_num_threads()}, N={len(real)} per side, batch {args.batch_size}")
+
+    inception = InceptionFeatures(device=device)
+    if args.channels_last:
+        inception.model = inception.model.to(memory_format=torch.channels_last)
+    inception.of_images(real[: args.batch_size], batch_size=args.batch_size)  # warm-up
+    (feat_real, feat_fake), t_ours = timed(
+        lambda: [inception.of_images(x, batch_size=args.batch_size) for x in (real, fake)]
+    )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = []
+        for name, images in (("real", real), ("fake", fake)):
+            folder = Path(tmp) / name
+            folder.mkdir()
+            for i, im in enumerate(images):
+                Image.fromarray(im.permute(1, 2, 0).numpy()).save(folder / f"{i:05d}.png")
+            dirs.append(str(folder))
+        model = inception.model if not args.channels_last else InceptionFeatures(device=device).model
+        (cli_real, cli_fake), t_cli = timed(
+            lambda: [
+                fid_score.compute_statistics_of_path(d, model, args.batch_size, DIMS, device, num_workers=0)
+                for d in dirs
+            ]
+        )
+
+    n_total = 2 * len(real)
+    print(f"features  ours {n_total / t_ours:8.1f} img/s   pytorch-fid CLI path {n_total / t_cli:8.1f} img/s"
+          f"   ratio {t_cli / t_ours:5.2f}x")  # fmt: skip
+
+    mu_r, sigma_r = statistics(feat_real)
+    mu_f, sigma_f = statistics(feat_fake)
+    (frechet, ours_fid), t_ours_fd = timed(lambda: (lambda f: (f, f.distance(mu_f, sigma_f)))(FrechetReference(mu_r, sigma_r)))
+    _, t_ours_fd_again = timed(frechet.distance, mu_f, sigma_f)
+    cli_fid, t_cli_fd = timed(fid_score.calculate_frechet_distance, *cli_fake, *cli_real)
+    print(f"frechet   ours {t_ours_fd:6.2f} s first, {t_ours_fd_again:6.2f} s per further checkpoint"
+          f"   pytorch-fid {t_cli_fd:6.2f} s   ratio {t_cli_fd / t_ours_fd_again:5.1f}x")  # fmt: skip
+    print(f"FID       ours {ours_fid:.6f}   pytorch-fid CLI path {cli_fid:.6f}"
+          f"   rel. diff {abs(ours_fid - cli_fid) / abs(cli_fid):.2e}")  # fmt: skip
+    same_stats = fid_score.calculate_frechet_distance(mu_f, sigma_f, mu_r, sigma_r)
+    print(f"          on identical statistics: ours {ours_fid:.9f} sqrtm {same_stats:.9f}"
+          f"   rel. diff {abs(ours_fid - same_stats) / abs(same_stats):.2e}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

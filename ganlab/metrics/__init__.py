@@ -1,0 +1,1 @@
+"""Metrics: FID (`fid`), its per-checkpoint evaluation (`evaluate`) and best-checkpoint selection."""

@@ -1,0 +1,148 @@
+"""FID of the test set (the reference) and of every training checkpoint, with a result cache."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ganlab.config import FIDConfig
+from ganlab.data import load_split
+from ganlab.io import atomic_write_text, file_digest
+from ganlab.metrics.fid import (
+    DIMS,
+    FidError,
+    FrechetReference,
+    InceptionFeatures,
+    load_statistics,
+    save_statistics,
+    statistics,
+)
+from ganlab.sampling import generate_batches, resolve_device
+from ganlab.training.checkpoints import list_snapshots, load_generator
+
+FID_COLUMNS = ("iteration", "fid", "n_samples", "seconds")
+
+
+def compute_reference(*, test_path: str | Path, out: str | Path, batch_size: int, device: str) -> np.ndarray:
+    """Inception statistics of the prepared test split, saved as pytorch-fid's .npz."""
+    split = load_split(test_path)
+    features = InceptionFeatures(device=resolve_device(device)).of_images(split.images, batch_size=batch_size)
+    mu, sigma = statistics(features)
+    # Extra arrays let the fid stage check that checkpoints fit this dataset; pytorch-fid
+    # itself reads only mu and sigma.
+    save_statistics(
+        out, mu, sigma, num_classes=np.array(len(split.classes)), image_shape=np.array(split.images.shape[1:])
+    )
+    return features
+
+
+def _cache_key(checkpoint: Path, cfg: FIDConfig, seed: int, reference_sha: str) -> str:
+    settings = json.dumps({**asdict(cfg), "seed": seed}, sort_keys=True)
+    return "|".join(
+        [file_digest(checkpoint, "sha256"), hashlib.sha256(settings.encode()).hexdigest(), reference_sha]
+    )
+
+
+def _load_cache(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        print(f"warning: {path} is not valid JSON; re-evaluating every checkpoint", file=sys.stderr)
+        return {}
+
+
+def _write_csv(rows: list[dict], path: Path) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, FID_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(sorted(rows, key=lambda r: r["iteration"]))
+    atomic_write_text(buf.getvalue(), path)
+
+
+def evaluate_checkpoints(
+    *,
+    checkpoints_dir: str | Path,
+    reference_path: str | Path,
+    cfg: FIDConfig,
+    seed: int,
+    device: str,
+    csv_out: str | Path,
+    cache_path: str | Path,
+    progress: bool = True,
+) -> list[dict]:
+    """FID of every `iter_*.pt` in `checkpoints_dir`; rows sorted by iteration, written to `csv_out`.
+
+    Results are cached by (checkpoint hash, fid params + seed, reference hash): a re-run after
+    new checkpoints appear evaluates only those. The cache is saved after each checkpoint, so
+    an interrupted run keeps what it computed.
+    """
+    checkpoints = list_snapshots(checkpoints_dir)
+    if not checkpoints:
+        raise FidError(f"{checkpoints_dir}: no iter_*.pt checkpoints to evaluate; run the train stage first")
+    ref = load_statistics(reference_path)
+    if ref["mu"].shape != (DIMS,):
+        raise FidError(f"{reference_path}: expected {DIMS}-d pool3 statistics, found mu of shape {ref['mu'].shape}")
+    if cfg.n_samples < DIMS:
+        print(
+            f"warning: fid.n_samples={cfg.n_samples} < {DIMS}: the covariance is rank-deficient and the FID "
+            "is biased upwards; compare only numbers with the same n_samples",
+            file=sys.stderr,
+        )
+    cache_path = Path(cache_path)
+    cache = _load_cache(cache_path)
+    reference_sha = file_digest(reference_path, "sha256")
+    keys = {ckpt: _cache_key(ckpt, cfg, seed, reference_sha) for ckpt in checkpoints}
+    todo = [ckpt for ckpt in checkpoints if keys[ckpt] not in cache]
+    print(f"FID: {len(checkpoints) - len(todo)} checkpoints cached, {len(todo)} to evaluate")
+
+    if todo:
+        dev = resolve_device(device)
+        inception = InceptionFeatures(device=dev)
+        frechet = FrechetReference(ref["mu"], ref["sigma"])
+        bar = tqdm(total=len(todo) * cfg.n_samples, unit="img", desc="FID", mininterval=2.0, disable=not progress)
+        for ckpt in todo:
+            start = time.perf_counter()
+            generator, meta = load_generator(ckpt, dev)
+            _check_fits(ckpt, meta, ref)
+            features = []
+            for batch in generate_batches(generator, n=cfg.n_samples, batch_size=cfg.batch_size, seed=seed, device=dev):
+                features.append(inception(batch))
+                bar.update(len(batch))
+            fid = frechet.distance(*statistics(np.concatenate(features)))
+            if not np.isfinite(fid):
+                raise FidError(f"{ckpt}: FID is not finite ({fid}); the generator may have diverged")
+            cache[keys[ckpt]] = {
+                "checkpoint": ckpt.name,
+                "iteration": int(meta["iteration"]),
+                "fid": fid,
+                "n_samples": cfg.n_samples,
+                "seconds": round(time.perf_counter() - start, 3),
+            }
+            atomic_write_text(json.dumps(cache, indent=1, sort_keys=True), cache_path)
+            bar.set_postfix(iteration=meta["iteration"], fid=f"{fid:.2f}", refresh=False)
+        bar.close()
+    rows = [{k: cache[keys[ckpt]][k] for k in FID_COLUMNS} for ckpt in checkpoints]
+    _write_csv(rows, Path(csv_out))
+    return sorted(rows, key=lambda r: r["iteration"])
+
+
+def _check_fits(ckpt: Path, meta: dict, ref: dict) -> None:
+    shape = list(meta.get("image_shape", []))
+    if "image_shape" in ref and shape != ref["image_shape"].tolist():
+        raise FidError(f"{ckpt}: generates images of shape {shape}, the reference set has {ref['image_shape'].tolist()}")
+    if "num_classes" in ref and meta["num_classes"] not in (0, int(ref["num_classes"])):
+        raise FidError(
+            f"{ckpt}: conditioned on {meta['num_classes']} classes, the reference set has {int(ref['num_classes'])}"
+        )

@@ -1,0 +1,132 @@
+"""FID with pytorch-fid's Inception network, computed in memory and with a fast, stable
+Fréchet distance.
+
+pytorch-fid's `calculate_frechet_distance` takes scipy's sqrtm of the non-symmetric Σ1·Σ2,
+which costs seconds at 2048-d and can return complex or NaN values. Tr√(Σr·Σg) equals the sum
+of √eigenvalues of the symmetric PSD matrix √Σr·Σg·√Σr, so with √Σr computed once per
+reference, every checkpoint costs one symmetric eigvalsh.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ganlab.errors import GanlabError
+from ganlab.io import atomic_path
+
+DIMS = 2048  # pool3 features
+
+
+class FidError(GanlabError):
+    """FID cannot be computed: missing weights or reference, or a non-finite result."""
+
+
+def weights_path() -> Path:
+    """Where pytorch-fid (through torch.hub) looks for its Inception weights."""
+    from pytorch_fid.inception import FID_WEIGHTS_URL
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(FID_WEIGHTS_URL)
+
+
+def load_inception(device: torch.device) -> torch.nn.Module:
+    """pytorch-fid's FID InceptionV3 (pool3 output), with a clear error when offline."""
+    from pytorch_fid.inception import FID_WEIGHTS_URL, InceptionV3
+
+    try:
+        model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[DIMS]])
+    except Exception as e:
+        path = weights_path()
+        if path.exists():
+            raise FidError(f"{path}: pytorch-fid's Inception weights could not be loaded ({e})") from e
+        raise FidError(
+            f"pytorch-fid's Inception weights are missing and could not be downloaded "
+            f"({type(e).__name__}: {e}).\n"
+            f"  pytorch-fid looks for {path} (set by TORCH_HOME, default ~/.cache/torch).\n"
+            f"  Download {FID_WEIGHTS_URL} on a machine with internet and copy it there, "
+            f"or point TORCH_HOME at a folder holding hub/checkpoints/{path.name}."
+        ) from None
+    return model.to(device).eval()
+
+
+class InceptionFeatures:
+    """uint8 images -> pool3 features, exactly as pytorch-fid's CLI sees PNG files:
+    x/255 in [0, 1], then its own resize to 299 and scaling to [-1, 1]."""
+
+    def __init__(self, *, device: torch.device) -> None:
+        self.device = device
+        self.model = load_inception(device)
+
+    @torch.inference_mode()
+    def __call__(self, images: Tensor) -> np.ndarray:
+        x = images.to(self.device, non_blocking=True).float().div_(255.0)
+        return self.model(x)[0].flatten(1).cpu().numpy()
+
+    def of_batches(self, batches: Iterable[Tensor]) -> np.ndarray:
+        return np.concatenate([self(b) for b in batches])
+
+    def of_images(self, images: Tensor, *, batch_size: int) -> np.ndarray:
+        return self.of_batches(images[i : i + batch_size] for i in range(0, len(images), batch_size))
+
+
+def statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance as pytorch-fid computes them (float64, ddof=1)."""
+    return np.mean(features, axis=0, dtype=np.float64), np.cov(features, rowvar=False)
+
+
+def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
+    eigvals, eigvecs = np.linalg.eigh(matrix)
+    return (eigvecs * np.sqrt(np.clip(eigvals, 0.0, None))) @ eigvecs.T
+
+
+class FrechetReference:
+    """The reference side of FID, with √Σr computed once and reused for every checkpoint."""
+
+    def __init__(self, mu: np.ndarray, sigma: np.ndarray) -> None:
+        self.mu = np.asarray(mu, dtype=np.float64)
+        self.sigma = np.asarray(sigma, dtype=np.float64)
+        if self.mu.shape != (self.sigma.shape[0],) or self.sigma.shape[0] != self.sigma.shape[1]:
+            raise FidError(f"reference statistics have inconsistent shapes {self.mu.shape} and {self.sigma.shape}")
+        self.sqrt_sigma = _sqrt_psd((self.sigma + self.sigma.T) / 2)
+        self.trace = float(np.trace(self.sigma))
+
+    def distance(self, mu: np.ndarray, sigma: np.ndarray) -> float:
+        mu, sigma = np.asarray(mu, dtype=np.float64), np.asarray(sigma, dtype=np.float64)
+        if mu.shape != self.mu.shape or sigma.shape != self.sigma.shape:
+            raise FidError(f"statistics of shape {mu.shape}/{sigma.shape} do not match the reference {self.mu.shape}")
+        product = self.sqrt_sigma @ sigma @ self.sqrt_sigma
+        eigvals = np.linalg.eigvalsh((product + product.T) / 2)
+        trace_sqrt = np.sqrt(np.clip(eigvals, 0.0, None)).sum()
+        diff = mu - self.mu
+        return float(diff @ diff + np.trace(sigma) + self.trace - 2.0 * trace_sqrt)
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+    """d²((mu1, sigma1), (mu2, sigma2)), the same quantity as pytorch-fid's function."""
+    return FrechetReference(mu2, sigma2).distance(mu1, sigma1)
+
+
+def save_statistics(path: str | Path, mu: np.ndarray, sigma: np.ndarray, **extra) -> None:
+    """The `python -m pytorch_fid --save-stats` format (`mu`, `sigma`), plus `extra` arrays."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:  # a file object, or numpy would append ".npz" to the name
+            np.savez(f, mu=mu, sigma=sigma, **extra)
+
+
+def load_statistics(path: str | Path) -> dict[str, np.ndarray]:
+    path = Path(path)
+    if not path.is_file():
+        raise FidError(f"{path}: FID reference statistics not found; run `dvc repro fid_reference` first")
+    try:
+        with np.load(path) as f:
+            stats = {k: f[k] for k in f.files}
+    except Exception as e:
+        raise FidError(f"{path}: unreadable FID statistics ({type(e).__name__}: {e})") from e
+    if "mu" not in stats or "sigma" not in stats:
+        raise FidError(f"{path}: expected arrays 'mu' and 'sigma', found {sorted(stats)}")
+    return stats

@@ -1,0 +1,32 @@
+"""DVC stage `fid@<model>`: FID of every checkpoint -> metrics/<model>/fid.csv (cached per checkpoint)."""
+
+import argparse
+
+from ganlab.cli import run_stage
+from ganlab.config import load_params
+from ganlab.metrics.evaluate import evaluate_checkpoints
+
+
+def main(args: argparse.Namespace) -> None:
+    params = load_params(args.params)
+    rows = evaluate_checkpoints(
+        checkpoints_dir=args.checkpoints,
+        reference_path=args.reference,
+        cfg=params.fid,
+        seed=params.seed,
+        device=params.device,
+        csv_out=args.out,
+        cache_path=args.cache,
+    )
+    best = min(rows, key=lambda r: (r["fid"], r["iteration"]))
+    print(f"{len(rows)} checkpoints; best FID {best['fid']:.3f} at iteration {best['iteration']}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--checkpoints", required=True)
+    parser.add_argument("--reference", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--cache", required=True)
+    run_stage(main, parser)

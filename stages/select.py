@@ -1,0 +1,23 @@
+"""DVC stage `select`: both fid.csv -> metrics/best.json and models/best/<model>.pt."""
+
+import argparse
+
+from ganlab.cli import run_stage
+from ganlab.metrics.select import select_best
+
+
+def main(args: argparse.Namespace) -> None:
+    inputs = {model: (fid_csv, checkpoints) for model, fid_csv, checkpoints in args.input}
+    best = select_best(inputs, metrics_out=args.out, best_dir=args.best_dir)
+    for model, row in best.items():
+        print(f"{model}: best FID {row['fid']:.3f} at iteration {row['iteration']}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--input", nargs=3, action="append", required=True, metavar=("MODEL", "FID_CSV", "CHECKPOINTS")
+    )
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--best-dir", required=True)
+    run_stage(main, parser)

@@ -1,0 +1,174 @@
+import json
+import subprocess
+import sys
+from urllib.error import URLError
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from pytorch_fid import fid_score
+
+from ganlab.config import FIDConfig
+from ganlab.errors import GanlabError
+from ganlab.metrics import evaluate
+from ganlab.metrics.evaluate import compute_reference, evaluate_checkpoints
+from ganlab.metrics.fid import FidError, FrechetReference, InceptionFeatures, frechet_distance, statistics
+from ganlab.metrics.select import select_best
+from ganlab.training.checkpoints import save_snapshot, snapshot_path
+from ganlab.models import build_generator
+from ganlab.config import parse_params
+from tests.conftest import CIFAR_CLASSES, tiny_params
+
+N = 40  # per side: enough for a stable comparison, small enough for 2 CPU cores
+
+
+@pytest.fixture(scope="module")
+def image_sets():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randint(0, 256, (N, 3, 32, 32), dtype=torch.uint8, generator=g)
+    b = (a.int() + torch.randint(-60, 61, a.shape, generator=g)).clamp(0, 255).to(torch.uint8)
+    return a, b
+
+
+@pytest.fixture(scope="module")
+def features(image_sets):
+    inception = InceptionFeatures(device=torch.device("cpu"))
+    return [inception.of_images(x, batch_size=N) for x in image_sets]
+
+
+def test_fid_of_a_set_against_itself_is_zero_and_perturbed_is_higher(features):
+    fa, fb = features
+    same = frechet_distance(*statistics(fa), *statistics(fa))
+    other = frechet_distance(*statistics(fb), *statistics(fa))
+    assert abs(same) < 1e-6 * other
+    assert other > 1.0
+
+
+def test_agrees_with_pytorch_fid_cli_on_png_folders(tmp_path, image_sets, features):
+    for name, images in zip("ab", image_sets):
+        (tmp_path / name).mkdir()
+        for i, im in enumerate(images):
+            Image.fromarray(im.permute(1, 2, 0).numpy()).save(tmp_path / name / f"{i:03d}.png")
+    out = subprocess.run(
+        [sys.executable, "-m", "pytorch_fid", str(tmp_path / "b"), str(tmp_path / "a"),
+         "--device", "cpu", "--batch-size", str(N), "--num-workers", "0"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    cli = float(out.stdout.split("FID:")[1])
+    ours = frechet_distance(*statistics(features[1]), *statistics(features[0]))
+    assert ours == pytest.approx(cli, rel=1e-3)
+
+
+def test_frechet_agrees_with_sqrtm_on_real_shaped_covariances():
+    rng = np.random.default_rng(0)
+    d = 2048
+    # Inception-like: full rank, eigenvalues spread over orders of magnitude.
+    basis = np.linalg.qr(rng.standard_normal((d, d)))[0]
+    spectrum = np.logspace(-4, 1, d)
+    sigma_r = (basis * spectrum) @ basis.T
+    a = rng.standard_normal((d, d)) * 0.05
+    sigma_g = sigma_r + a @ a.T / d
+    mu_r, mu_g = rng.standard_normal(d), rng.standard_normal(d) * 0.1
+    ours = FrechetReference(mu_r, sigma_r).distance(mu_g, sigma_g)
+    theirs = fid_score.calculate_frechet_distance(mu_g, sigma_g, mu_r, sigma_r)
+    assert ours == pytest.approx(theirs, rel=1e-6)
+
+
+def test_select_picks_minimum_ties_to_earliest(tmp_path):
+    inputs = {}
+    for model, rows in (("dcgan", [(1, 50.0), (2, 40.0), (3, 40.0), (4, 45.0)]), ("sagan", [(2, 9.0), (1, 30.0)])):
+        folder = tmp_path / model / "checkpoints"
+        folder.mkdir(parents=True)
+        for it, _ in rows:
+            snapshot_path(folder, it).write_bytes(f"{model}-{it}".encode())
+        csv = tmp_path / f"{model}.csv"
+        csv.write_text("iteration,fid,n_samples,seconds\n" + "".join(f"{i},{f},10,1\n" for i, f in rows))
+        inputs[model] = (csv, folder)
+    best = select_best(inputs, metrics_out=tmp_path / "best.json", best_dir=tmp_path / "best")
+    assert best == {"dcgan": {"iteration": 2, "fid": 40.0}, "sagan": {"iteration": 2, "fid": 9.0}}
+    assert json.loads((tmp_path / "best.json").read_text()) == best
+    assert (tmp_path / "best/dcgan.pt").read_bytes() == b"dcgan-2"
+
+
+def _snapshots(tmp_path, iterations, num_classes=10):
+    params = parse_params(tiny_params())
+    folder = tmp_path / "checkpoints"
+    for it in iterations:
+        torch.manual_seed(it)
+        G = build_generator("sagan", params.sagan, num_classes=num_classes)
+        config = {"model": "sagan", "seed": 0, "data_md5": "x", "params": vars(params.sagan)}
+        save_snapshot(snapshot_path(folder, it), generator=G, config=config, iteration=it, classes=CIFAR_CLASSES)
+    return folder
+
+
+@pytest.fixture
+def reference(tmp_path):
+    rng = np.random.default_rng(0)
+    feats = rng.standard_normal((3000, 2048)).astype(np.float32)
+    path = tmp_path / "ref.npz"
+    mu, sigma = statistics(feats)
+    np.savez(path, mu=mu, sigma=sigma, num_classes=np.array(10), image_shape=np.array([3, 32, 32]))
+    return path
+
+
+def test_cache_skips_evaluated_checkpoints(tmp_path, reference, monkeypatch, capsys):
+    folder = _snapshots(tmp_path, [2, 4])
+    kwargs = dict(checkpoints_dir=folder, reference_path=reference, cfg=FIDConfig(n_samples=6, batch_size=6),
+                  seed=0, device="cpu", csv_out=tmp_path / "fid.csv", cache_path=tmp_path / "cache.json",
+                  progress=False)  # fmt: skip
+    first = evaluate_checkpoints(**kwargs)
+    assert [r["iteration"] for r in first] == [2, 4] and all(np.isfinite(r["fid"]) for r in first)
+    assert "warning: fid.n_samples=6 < 2048" in capsys.readouterr().err
+
+    loaded = []
+    real_load = evaluate.load_generator
+    monkeypatch.setattr(evaluate, "load_generator", lambda p, d: loaded.append(p.name) or real_load(p, d))
+    _snapshots(tmp_path, [6])
+    second = evaluate_checkpoints(**kwargs)
+    assert loaded == ["iter_000006.pt"]
+    assert second[:2] == first
+    assert (tmp_path / "fid.csv").read_text().splitlines()[0] == "iteration,fid,n_samples,seconds"
+    # Same seed, same checkpoint: same number (the cached value is not just echoed back).
+    (tmp_path / "cache.json").unlink()
+    assert evaluate_checkpoints(**kwargs)[:2] == [dict(r, seconds=s["seconds"]) for r, s in zip(first, second)]
+
+
+def test_fid_errors_are_clear(tmp_path, reference):
+    kwargs = dict(reference_path=reference, cfg=FIDConfig(n_samples=4, batch_size=4), seed=0, device="cpu",
+                  csv_out=tmp_path / "fid.csv", cache_path=tmp_path / "cache.json", progress=False)  # fmt: skip
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FidError, match=r"empty: no iter_\*.pt checkpoints"):
+        evaluate_checkpoints(checkpoints_dir=tmp_path / "empty", **kwargs)
+    folder = _snapshots(tmp_path, [1], num_classes=7)
+    with pytest.raises(FidError, match=r"iter_000001.pt: conditioned on 7 classes, the reference set has 10"):
+        evaluate_checkpoints(checkpoints_dir=folder, **kwargs)
+    kwargs["reference_path"] = tmp_path / "missing.npz"
+    with pytest.raises(FidError, match=r"missing.npz: FID reference statistics not found"):
+        evaluate_checkpoints(checkpoints_dir=folder, **kwargs)
+
+
+def test_offline_weights_error_is_clear(tmp_path, monkeypatch):
+    import pytorch_fid.inception
+
+    def offline(*args, **kwargs):
+        raise URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(pytorch_fid.inception, "load_state_dict_from_url", offline)
+    with pytest.raises(GanlabError) as e:
+        InceptionFeatures(device=torch.device("cpu"))
+    message = str(e.value)
+    assert str(tmp_path / "torch/hub/checkpoints/pt_inception-2015-12-05-6726825d.pth") in message
+    assert "github.com/mseitzer/pytorch-fid/releases" in message and "TORCH_HOME" in message
+    assert "Traceback" not in message
+
+
+def test_reference_is_pytorch_fid_stats_format(tmp_path):
+    split = {"images": torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8),
+             "labels": torch.arange(12) % 10, "classes": CIFAR_CLASSES}  # fmt: skip
+    torch.save(split, tmp_path / "test.pt")
+    features = compute_reference(test_path=tmp_path / "test.pt", out=tmp_path / "stats.npz", batch_size=12, device="cpu")
+    with np.load(tmp_path / "stats.npz") as f:
+        assert f["mu"].shape == (2048,) and f["sigma"].shape == (2048, 2048)
+        np.testing.assert_allclose(f["mu"], features.mean(0), rtol=1e-5)
