@@ -1,6 +1,6 @@
 """FID speed: our in-memory pipeline vs pytorch-fid's CLI path on PNG folders, same N images.
 
-    python bench/fid_speed.py [--n 500] [--batch-size 50] [--device auto] [--channels-last]
+    python bench/fid_speed.py [--n 500] [--batch-size 50] [--device auto] [--contiguous]
 
 Prints images/s of both feature pipelines, the time of both Fréchet distances (on the same
 2048-d statistics) and both FID values. Uses data/prepared/test.pt when it exists, else noise.
@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--channels-last", action="store_true", help="try NHWC Inception on our side")
+    parser.add_argument("--contiguous", action="store_true", help="our side in NCHW instead of NHWC")
     args = parser.parse_args()
     device = resolve_device(args.device)
     torch.manual_seed(0)
@@ -49,8 +49,8 @@ def main() -> None:
     print(f"device {device}, torch threads {torch.get_num_threads()}, N={len(real)} per side, batch {args.batch_size}")
 
     inception = InceptionFeatures(device=device)
-    if args.channels_last:
-        inception.model = inception.model.to(memory_format=torch.channels_last)
+    if args.contiguous:
+        inception.model = inception.model.to(memory_format=torch.contiguous_format)
     inception.of_images(real[: args.batch_size], batch_size=args.batch_size)  # warm-up
     (feat_real, feat_fake), t_ours = timed(
         lambda: [inception.of_images(x, batch_size=args.batch_size) for x in (real, fake)]
@@ -64,7 +64,7 @@ def main() -> None:
             for i, im in enumerate(images):
                 Image.fromarray(im.permute(1, 2, 0).numpy()).save(folder / f"{i:05d}.png")
             dirs.append(str(folder))
-        model = inception.model if not args.channels_last else InceptionFeatures(device=device).model
+        model = InceptionFeatures(device=device).model.to(memory_format=torch.contiguous_format)  # as pytorch-fid
         (cli_real, cli_fake), t_cli = timed(
             lambda: [
                 fid_score.compute_statistics_of_path(d, model, args.batch_size, DIMS, device, num_workers=0)

@@ -1,0 +1,145 @@
+"""The whole DVC workflow in a temporary git repo, on synthetic CIFAR-10 with tiny params."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from ganlab.io import load_checkpoint
+from tests.conftest import REPO, tiny_params, write_cifar10
+
+pytestmark = pytest.mark.slow
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # `python`/`dvc` of this venv
+    env["OMP_NUM_THREADS"] = "1"  # identical CPU reductions across the runs compared below
+    for key in ("AUTHOR", "COMMITTER"):
+        env[f"GIT_{key}_NAME"], env[f"GIT_{key}_EMAIL"] = "ganlab test", "test@ganlab.invalid"
+    env["DVC_NO_ANALYTICS"] = "1"
+    return env
+
+
+def _run(repo: Path, *args: str) -> str:
+    result = subprocess.run(args, cwd=repo, env=_env(), capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout + result.stderr
+
+
+def _ran(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
+
+
+def _write_params(repo: Path, **overrides) -> None:
+    p = tiny_params(**overrides)
+    (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("pipeline")
+    repo = root / "repo"
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                           text=True, check=True).stdout.split()  # fmt: skip
+    for name in files:
+        if (REPO / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, repo / name)
+    write_cifar10(root / "cifar", per_batch=12)
+    _write_params(
+        repo, **{"data.source": str(root / "cifar"), "data.verify": False, "fid.n_samples": 8,
+                 "fid.batch_size": 8, "sagan.lr_d": 2e-4},
+    )  # fmt: skip
+    _run(repo, "git", "init", "-q", "-b", "main")
+    _run(repo, "git", "add", "-A")
+    _run(repo, "git", "commit", "-qm", "baseline")
+    return repo
+
+
+def test_repro_produces_every_output(repo):
+    out = _run(repo, "dvc", "repro")
+    assert _ran(out) == {"prepare", "train@dcgan", "train@sagan", "fid_reference", "fid@dcgan", "fid@sagan",
+                         "select", "render"}  # fmt: skip
+    for path in [
+        "data/prepared/train.pt", "data/prepared/test.pt", "data/fid/test_stats.npz",
+        "models/dcgan/checkpoints/iter_000002.pt", "models/sagan/checkpoints/iter_000004.pt", "models/sagan/last.pt",
+        "metrics/dcgan/train_log.csv", "metrics/sagan/fid.csv", "metrics/sagan/fid_cache.json", "metrics/best.json",
+        "models/best/dcgan.pt", "models/best/sagan.pt", "plots/dcgan_samples.png", "plots/sagan_samples.png",
+        "plots/sagan_classes.png", "plots/fid.png", "plots/dcgan_loss.png", "plots/sagan_loss.png",
+    ]:  # fmt: skip
+        assert (repo / path).is_file(), path
+    best = json.loads((repo / "metrics/best.json").read_text())
+    assert set(best) == {"dcgan", "sagan"} and best["sagan"]["iteration"] in (2, 4)
+    assert "Data and pipelines are up to date" in _run(repo, "dvc", "status")
+    # The outputs stay out of git.
+    assert not _run(repo, "git", "status", "--porcelain", "--untracked-files=all", "models", "data", "plots").strip()
+    _run(repo, "git", "add", "-A")
+    _run(repo, "git", "commit", "-qm", "baseline results")
+
+
+def test_experiment_reruns_only_sagan_and_is_compared(repo):
+    baseline_fid = (repo / "metrics/sagan/fid.csv").read_text()
+    out = _run(repo, "dvc", "exp", "run", "-n", "lr-d-4e-4", "-S", "sagan.lr_d=4e-4")
+    assert _ran(out) == {"train@sagan", "fid@sagan", "select", "render"}
+    exp_fid = (repo / "metrics/sagan/fid.csv").read_text()
+    assert exp_fid != baseline_fid
+
+    shown = json.loads(_run(repo, "dvc", "exp", "show", "--json"))
+    text = json.dumps(shown)
+    assert "lr-d-4e-4" in text
+    best = json.loads((repo / "metrics/best.json").read_text())
+    assert str(best["sagan"]["fid"])[:8] in text and str(best["dcgan"]["fid"])[:8] in text
+
+    _run(repo, "dvc", "plots", "diff", "HEAD", "--out", "plots_html")
+    html = (repo / "plots_html/index.html").read_text()
+    for csv_text in (baseline_fid, exp_fid):
+        value = csv_text.splitlines()[1].split(",")[1]  # first FID value of each revision
+        assert value[:10] in html
+    assert "HEAD" in html and "workspace" in html
+
+
+def _snapshot_weights(folder: Path) -> dict:
+    return {p.name: load_checkpoint(p)["generator"] for p in sorted(folder.glob("iter_*.pt"))}
+
+
+def test_killed_repro_resumes_to_the_same_checkpoints(repo, tmp_path):
+    _run(repo, "dvc", "exp", "apply", "lr-d-4e-4")
+    _write_params(
+        repo, **{"data.source": yaml.safe_load((repo / "params.yaml").read_text())["data"]["source"],
+                 "data.verify": False, "fid.n_samples": 8, "fid.batch_size": 8, "sagan.iterations": 60,
+                 "sagan.ckpt_every": 6},
+    )  # fmt: skip
+    proc = subprocess.Popen(["dvc", "repro"], cwd=repo, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    folder = repo / "models/sagan/checkpoints"
+    deadline = time.time() + 300
+    while not (folder / "iter_000012.pt").exists():
+        assert proc.poll() is None and time.time() < deadline, "dvc repro ended before it could be killed"
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (folder / "iter_000060.pt").exists(), "training finished before the kill"
+
+    # dvc may leave its lock behind after SIGKILL; the second repro must still go through.
+    out = _run(repo, "dvc", "repro")
+    assert "resuming from models/sagan/last.pt" in out
+    assert "train@dcgan" not in _ran(out)
+
+    # The same training run, uninterrupted, outside DVC.
+    _run(repo, "python", "stages/train.py", "--model", "sagan", "--data", "data/prepared/train.pt",
+         "--out", str(tmp_path / "straight"), "--log", str(tmp_path / "log.csv"))  # fmt: skip
+    resumed, straight = _snapshot_weights(folder), _snapshot_weights(tmp_path / "straight/checkpoints")
+    assert list(resumed) == [f"iter_{i:06d}.pt" for i in range(6, 61, 6)] == list(straight)
+    for name in resumed:
+        for key, value in resumed[name].items():
+            assert torch.equal(value, straight[name][key]), f"{name}: {key}"
+    assert len((repo / "metrics/sagan/fid.csv").read_text().splitlines()) == 11
