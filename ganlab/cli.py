@@ -9,6 +9,13 @@ from typing import Callable
 from ganlab.errors import GanlabError
 
 
+def stage_parser(description: str | None) -> argparse.ArgumentParser:
+    """An argument parser with the `--params` option every stage takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--params", default="params.yaml", help="the params file (default: params.yaml)")
+    return parser
+
+
 def run_stage(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentParser) -> None:
     """Parse the paths dvc.yaml passes, run `main`, and exit 2 with a clean message on bad input."""
     args = parser.parse_args()

@@ -2,7 +2,7 @@
 
 import argparse
 
-from ganlab.cli import run_stage
+from ganlab.cli import run_stage, stage_parser
 from ganlab.config import load_params
 from ganlab.metrics.evaluate import compute_reference
 
@@ -16,8 +16,7 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
+    parser = stage_parser(__doc__)
     parser.add_argument("--data", required=True)
     parser.add_argument("--out", required=True)
     run_stage(main, parser)

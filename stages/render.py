@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from ganlab.cli import run_stage
+from ganlab.cli import run_stage, stage_parser
 from ganlab.config import load_params
 from ganlab.render import class_grid_figure, fid_figure, loss_figure, sample_grid, save_figure, save_png
 from ganlab.training.checkpoints import load_generator
@@ -24,8 +24,7 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
+    parser = stage_parser(__doc__)
     parser.add_argument("--best", nargs=2, action="append", required=True, metavar=("MODEL", "CHECKPOINT"))
     parser.add_argument("--fid", nargs=2, action="append", required=True, metavar=("MODEL", "FID_CSV"))
     parser.add_argument("--log", nargs=2, action="append", required=True, metavar=("MODEL", "TRAIN_LOG"))

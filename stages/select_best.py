@@ -2,7 +2,7 @@
 
 import argparse
 
-from ganlab.cli import run_stage
+from ganlab.cli import run_stage, stage_parser
 from ganlab.metrics.select import select_best
 
 
@@ -14,7 +14,7 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = stage_parser(__doc__)
     parser.add_argument(
         "--input", nargs=3, action="append", required=True, metavar=("MODEL", "FID_CSV", "CHECKPOINTS")
     )
