@@ -4,7 +4,7 @@ import argparse
 
 from ganlab.cli import run_stage, stage_parser
 from ganlab.config import load_params
-from ganlab.metrics.evaluate import compute_reference
+from ganlab.metrics.reference import compute_reference
 
 
 def main(args: argparse.Namespace) -> None:

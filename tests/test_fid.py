@@ -12,7 +12,8 @@ from pytorch_fid import fid_score
 from ganlab.config import FIDConfig
 from ganlab.errors import GanlabError
 from ganlab.metrics import evaluate
-from ganlab.metrics.evaluate import compute_reference, evaluate_checkpoints
+from ganlab.metrics.evaluate import evaluate_checkpoints
+from ganlab.metrics.reference import compute_reference
 from ganlab.metrics.fid import FidError, FrechetReference, InceptionFeatures, frechet_distance, statistics
 from ganlab.metrics.select import select_best
 from ganlab.training.checkpoints import save_snapshot, snapshot_path

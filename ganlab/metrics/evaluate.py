@@ -1,4 +1,4 @@
-"""FID of the test set (the reference) and of every training checkpoint, with a result cache."""
+"""FID of every training checkpoint against the reference statistics, with a result cache."""
 
 from __future__ import annotations
 
@@ -12,11 +12,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from ganlab.config import FIDConfig
-from ganlab.data import load_split
 from ganlab.io import atomic_write_text, file_digest
 from ganlab.metrics.fid import (
     DIMS,
@@ -24,26 +22,12 @@ from ganlab.metrics.fid import (
     FrechetReference,
     InceptionFeatures,
     load_statistics,
-    save_statistics,
     statistics,
 )
 from ganlab.sampling import generate_batches, resolve_device
 from ganlab.training.checkpoints import list_snapshots, load_generator
 
 FID_COLUMNS = ("iteration", "fid", "n_samples", "seconds")
-
-
-def compute_reference(*, test_path: str | Path, out: str | Path, batch_size: int, device: str) -> np.ndarray:
-    """Inception statistics of the prepared test split, saved as pytorch-fid's .npz."""
-    split = load_split(test_path)
-    features = InceptionFeatures(device=resolve_device(device)).of_images(split.images, batch_size=batch_size)
-    mu, sigma = statistics(features)
-    # Extra arrays let the fid stage check that checkpoints fit this dataset; pytorch-fid
-    # itself reads only mu and sigma.
-    save_statistics(
-        out, mu, sigma, num_classes=np.array(len(split.classes)), image_shape=np.array(split.images.shape[1:])
-    )
-    return features
 
 
 def _cache_key(checkpoint: Path, cfg: FIDConfig, seed: int, reference_sha: str) -> str:
