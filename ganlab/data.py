@@ -204,8 +204,8 @@ FASHION_MNIST_MD5 = {
 FASHION_MNIST_SPLITS = {"train": "train", "test": "t10k"}
 
 
-def _read_idx_file(folder: Path, stem: str, verify: bool, md5: dict[str, str]) -> bytes:
-    """The decompressed idx bytes of `stem`, from `stem.gz` or the extracted `stem`."""
+def _read_idx_file(folder: Path, stem: str, verify: bool, md5: dict[str, str]) -> tuple[Path, bytes]:
+    """The file read and the decompressed idx bytes of `stem`, from `stem.gz` or the extracted `stem`."""
     gz, raw = folder / f"{stem}.gz", folder / stem
     if gz.is_file():
         packed = gz.read_bytes()
@@ -259,8 +259,6 @@ def _fashion_split(folder: Path, prefix: str, verify: bool, md5: dict[str, str])
 def _fashion_folder(source: str, verify: bool, md5: dict[str, str]) -> Path:
     if source != "download":
         folder = Path(source)
-        if folder.is_file() and folder.suffixes[-2:] in ([".tar", ".gz"], [".tgz"]) or folder.suffix == ".tgz":
-            raise DataError(f"data.source: {folder}: for fashion_mnist, give the folder holding the idx files")
         if not folder.is_dir():
             raise DataError(f"data.source: {folder} is not a folder holding the Fashion-MNIST idx files")
         return folder
