@@ -9,16 +9,15 @@ import torch
 from PIL import Image
 from pytorch_fid import fid_score
 
-from ganlab.config import FIDConfig
+from ganlab.config import FIDConfig, parse_params
 from ganlab.errors import GanlabError
 from ganlab.metrics import evaluate
 from ganlab.metrics.evaluate import evaluate_checkpoints
-from ganlab.metrics.reference import compute_reference
 from ganlab.metrics.fid import FidError, FrechetReference, InceptionFeatures, frechet_distance, statistics
+from ganlab.metrics.reference import compute_reference
 from ganlab.metrics.select import select_best
-from ganlab.training.checkpoints import save_snapshot, snapshot_path
 from ganlab.models import build_generator
-from ganlab.config import parse_params
+from ganlab.training.checkpoints import save_snapshot, snapshot_path
 from tests.conftest import CIFAR_CLASSES, tiny_params
 
 N = 40  # per side: enough for a stable comparison, small enough for 2 CPU cores

@@ -1,5 +1,4 @@
 import pytest
-import torch
 from PIL import Image
 
 from ganlab.config import parse_params, to_dict
