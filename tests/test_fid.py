@@ -169,7 +169,9 @@ def test_reference_is_pytorch_fid_stats_format(tmp_path):
     split = {"images": torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8),
              "labels": torch.arange(12) % 10, "classes": CIFAR_CLASSES}  # fmt: skip
     torch.save(split, tmp_path / "test.pt")
-    features = compute_reference(test_path=tmp_path / "test.pt", out=tmp_path / "stats.npz", batch_size=12, device="cpu")
+    features = compute_reference(
+        test_path=tmp_path / "test.pt", out=tmp_path / "stats.npz", batch_size=12, device="cpu", progress=False
+    )
     with np.load(tmp_path / "stats.npz") as f:
         assert f["mu"].shape == (2048,) and f["sigma"].shape == (2048, 2048)
         np.testing.assert_allclose(f["mu"], features.mean(0), rtol=1e-5)

@@ -16,6 +16,7 @@ from typing import Iterable
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from ganlab.errors import GanlabError
 from ganlab.io import atomic_path
@@ -71,8 +72,10 @@ class InceptionFeatures:
     def of_batches(self, batches: Iterable[Tensor]) -> np.ndarray:
         return np.concatenate([self(b) for b in batches])
 
-    def of_images(self, images: Tensor, *, batch_size: int) -> np.ndarray:
-        return self.of_batches(images[i : i + batch_size] for i in range(0, len(images), batch_size))
+    def of_images(self, images: Tensor, *, batch_size: int, progress: bool = False) -> np.ndarray:
+        starts = range(0, len(images), batch_size)
+        bar = tqdm(starts, desc="Inception", unit="batch", mininterval=2.0, disable=not progress)
+        return self.of_batches(images[i : i + batch_size] for i in bar)
 
 
 def statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,10 +15,14 @@ from ganlab.metrics.fid import InceptionFeatures, save_statistics, statistics
 from ganlab.sampling import resolve_device
 
 
-def compute_reference(*, test_path: str | Path, out: str | Path, batch_size: int, device: str) -> np.ndarray:
+def compute_reference(
+    *, test_path: str | Path, out: str | Path, batch_size: int, device: str, progress: bool = True
+) -> np.ndarray:
     """Inception statistics of the prepared test split, saved as pytorch-fid's .npz."""
     split = load_split(test_path)
-    features = InceptionFeatures(device=resolve_device(device)).of_images(split.images, batch_size=batch_size)
+    features = InceptionFeatures(device=resolve_device(device)).of_images(
+        split.images, batch_size=batch_size, progress=progress
+    )
     mu, sigma = statistics(features)
     # Extra arrays let the fid stage check that checkpoints fit this dataset; pytorch-fid
     # itself reads only mu and sigma.
