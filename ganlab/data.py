@@ -45,6 +45,20 @@ def download_dir() -> Path:
     return Path(os.environ.get("GANLAB_DATA_CACHE", Path.home() / ".cache" / "ganlab"))
 
 
+def _download(url: str, folder: Path, filename: str, md5: str | None) -> Path:
+    """torchvision's download (resumable, md5-checked) with a clear error when offline."""
+    from torchvision.datasets.utils import download_url
+
+    try:
+        download_url(url, str(folder), filename, md5)
+    except Exception as e:
+        raise DataError(
+            f"data.source=download: could not download {url} ({type(e).__name__}: {e}). "
+            f"Copy the official file(s) to a folder and set data.source to it"
+        ) from None
+    return folder / filename
+
+
 # --------------------------------------------------------------------------------------------
 # CIFAR-10, "python version" (https://www.cs.toronto.edu/~kriz/cifar.html)
 
@@ -165,11 +179,7 @@ def _cifar_split(files: dict[str, bytes], names: list[str], classes: list[str]) 
 
 def read_cifar10(source: str, verify: bool, md5: dict[str, str] = CIFAR10_MD5) -> tuple[Split, Split]:
     if source == "download":
-        from torchvision.datasets.utils import download_url
-
-        root = download_dir()
-        download_url(CIFAR10_URL, str(root), CIFAR10_ARCHIVE, md5[CIFAR10_ARCHIVE] if verify else None)
-        path = root / CIFAR10_ARCHIVE
+        path = _download(CIFAR10_URL, download_dir(), CIFAR10_ARCHIVE, md5[CIFAR10_ARCHIVE] if verify else None)
     else:
         path = Path(source)
     files = _cifar_files(path, verify, md5)
@@ -262,13 +272,11 @@ def _fashion_folder(source: str, verify: bool, md5: dict[str, str]) -> Path:
         if not folder.is_dir():
             raise DataError(f"data.source: {folder} is not a folder holding the Fashion-MNIST idx files")
         return folder
-    from torchvision.datasets.utils import download_url
-
     folder = download_dir() / "fashion-mnist"
     for split in FASHION_MNIST_SPLITS.values():
         for kind in ("images-idx3", "labels-idx1"):
             name = f"{split}-{kind}-ubyte.gz"
-            download_url(FASHION_MNIST_URL + name, str(folder), name, md5[name] if verify else None)
+            _download(FASHION_MNIST_URL + name, folder, name, md5[name] if verify else None)
     return folder
 
 

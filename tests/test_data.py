@@ -133,3 +133,19 @@ def test_real_fashion_mnist(tmp_path):
     assert train.images.shape == (60000, 3, 32, 32) and test.images.shape == (10000, 3, 32, 32)
     assert torch.bincount(train.labels).tolist() == [6000] * 10
     assert torch.bincount(test.labels).tolist() == [1000] * 10
+
+
+def test_failed_download_is_a_clear_error(tmp_path, monkeypatch):
+    from urllib.error import URLError
+
+    import torchvision.datasets.utils as tv_utils
+
+    def offline(*args, **kwargs):
+        raise URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setenv("GANLAB_DATA_CACHE", str(tmp_path))
+    monkeypatch.setattr(tv_utils, "download_url", offline)
+    with pytest.raises(DataError, match=r"could not download https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"):
+        read_cifar10("download", verify=True)
+    with pytest.raises(DataError, match=r"could not download http.*train-images-idx3-ubyte.gz.*set data.source"):
+        read_fashion_mnist("download", verify=True)
