@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ganlab.errors import GanlabError
-from ganlab.io import atomic_torch_save, bytes_digest, file_digest
+from ganlab.io import atomic_torch_save, bytes_digest, file_digest, load_checkpoint
 
 if TYPE_CHECKING:
     from ganlab.config import DataConfig
@@ -300,8 +300,6 @@ def prepare(cfg: DataConfig, *, train_out: str | os.PathLike, test_out: str | os
 
 
 def load_split(path: str | os.PathLike) -> Split:
-    from ganlab.io import load_checkpoint
-
     obj = load_checkpoint(path)
     for key in ("images", "labels", "classes"):
         if key not in obj:

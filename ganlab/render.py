@@ -16,6 +16,7 @@ from torch import Tensor, nn  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
 from ganlab.io import atomic_path  # noqa: E402
+from ganlab.metrics.select import best_of  # noqa: E402
 from ganlab.sampling import generate  # noqa: E402
 
 SCALE = 4  # 32-pixel samples are too small to judge at 1:1
@@ -67,9 +68,10 @@ def fid_figure(fid_csvs: dict[str, Path]) -> plt.Figure:
         rows = _read_csv(path)
         x, y = [int(r["iteration"]) for r in rows], [float(r["fid"]) for r in rows]
         (line,) = ax.plot(x, y, marker="o", markersize=3, label=f"{model} (n_samples={rows[0]['n_samples']})")
-        i = min(range(len(y)), key=lambda k: (y[k], x[k]))
-        ax.plot(x[i], y[i], marker="*", markersize=14, color=line.get_color(), markeredgecolor="black")
-        ax.annotate(f"{y[i]:.1f} @ {x[i]}", (x[i], y[i]), textcoords="offset points", xytext=(6, 8))
+        best = best_of(rows)
+        bx, by = int(best["iteration"]), float(best["fid"])
+        ax.plot(bx, by, marker="*", markersize=14, color=line.get_color(), markeredgecolor="black")
+        ax.annotate(f"{by:.1f} @ {bx}", (bx, by), textcoords="offset points", xytext=(6, 8))
     ax.set(xlabel="iteration", ylabel="FID (lower is better)", title="FID against the test set")
     ax.grid(alpha=0.3)
     ax.legend()

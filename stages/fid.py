@@ -5,6 +5,7 @@ import argparse
 from ganlab.cli import run_stage, stage_parser
 from ganlab.config import load_params
 from ganlab.metrics.evaluate import evaluate_checkpoints
+from ganlab.metrics.select import best_of
 
 
 def main(args: argparse.Namespace) -> None:
@@ -18,7 +19,7 @@ def main(args: argparse.Namespace) -> None:
         csv_out=args.out,
         cache_path=args.cache,
     )
-    best = min(rows, key=lambda r: (r["fid"], r["iteration"]))
+    best = best_of(rows)
     print(f"{len(rows)} checkpoints; best FID {best['fid']:.3f} at iteration {best['iteration']}")
 
 

@@ -12,6 +12,11 @@ from ganlab.io import atomic_path, atomic_write_text
 from ganlab.training.checkpoints import snapshot_path
 
 
+def best_of(rows: list[dict]) -> dict:
+    """The row with the lowest FID; ties go to the earlier iteration."""
+    return min(rows, key=lambda r: (float(r["fid"]), int(r["iteration"])))
+
+
 def best_row(fid_csv: str | Path) -> dict:
     fid_csv = Path(fid_csv)
     if not fid_csv.is_file():
@@ -20,7 +25,7 @@ def best_row(fid_csv: str | Path) -> dict:
         rows = [{"iteration": int(r["iteration"]), "fid": float(r["fid"])} for r in csv.DictReader(f)]
     if not rows:
         raise GanlabError(f"{fid_csv}: no FID rows")
-    return min(rows, key=lambda r: (r["fid"], r["iteration"]))
+    return best_of(rows)
 
 
 def select_best(inputs: dict[str, tuple[Path, Path]], *, metrics_out: str | Path, best_dir: str | Path) -> dict:
