@@ -1,8 +1,12 @@
-"""Training speed of each model at its params.yaml widths: it/s, FLOPs per iteration, GFLOP/s.
+"""Training speed of each model at its params.yaml widths, fp32 against bf16 (and torch.compile).
 
-    python bench/train_speed.py [--device auto] [--iters 20] [--batch-size 64]
+    python bench/train_speed.py [--device auto] [--iters 10] [--batch-size 64] [--compile] [--nchw]
 
-Runs the exact step `dvc repro` trains with (ganlab.training.loop.make_step) on random data.
+Runs the exact step `dvc repro` trains with (ganlab.training.loop.make_step) on random data and
+prints, per model and variant: it/s, GFLOP per iteration, GFLOP/s, and the fraction of this
+device's GEMM peak, measured in the same run with a square matmul of each dtype. The bf16/fp32
+ratio is printed per model. `--nchw` trains in NCHW instead of channels_last, to re-check that
+choice (ganlab.training.loop.MEMORY_FORMAT).
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ganlab.config import MODEL_SECTIONS, load_params
 from ganlab.sampling import resolve_device
+from ganlab.training import loop
 from ganlab.training.loop import build_state, make_step
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def sync(device: torch.device) -> None:
@@ -24,41 +31,93 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def gemm_peak(device: torch.device, dtype: torch.dtype, *, size: int, seconds: float = 2.0) -> float:
+    """GFLOP/s of a size×size matmul, the best of repeated runs for about `seconds`."""
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
+    torch.mm(a, b)
+    sync(device)
+    best, deadline = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        torch.mm(a, b)
+        sync(device)
+        best = max(best, 2 * size**3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def its_per_second(step, *, iters: int, warmup: int, device: torch.device) -> float:
+    for _ in range(warmup):
+        step()
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(iters):
+        step()
+    sync(device)
+    return iters / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--device", default=None, help="overrides params.yaml `device`")
-    parser.add_argument("--iters", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--models", nargs="+", default=list(MODEL_SECTIONS))
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (minutes to compile on CPU)")
+    parser.add_argument("--nchw", action="store_true", help="train in NCHW instead of channels_last")
     args = parser.parse_args()
 
     params = load_params(args.params)
     device = resolve_device(args.device or params.device)
-    if device.type == "cuda":
+    if device.type == "cuda":  # as ganlab.training.loop.train sets it
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    if args.nchw:
+        loop.MEMORY_FORMAT = torch.contiguous_format
     name_dev = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {device} ({name_dev}), torch {torch.__version__}, batch {args.batch_size}")
-    print(f"{'model':<7} {'g_ch':>5} {'d_ch':>5} {'it/s':>8} {'GFLOP/it':>9} {'GFLOP/s':>9}")
-    for name in MODEL_SECTIONS:
-        cfg = dataclasses.replace(params.model(name), batch_size=args.batch_size)
-        state = build_state(name, cfg, num_classes=10, seed=0, device=device)
-        images = torch.randint(0, 256, (1024, 3, 32, 32), dtype=torch.uint8, device=device)
-        labels = torch.randint(0, 10, (1024,), device=device)
-        step = make_step(state, cfg, images=images, labels=labels)
-        with FlopCounterMode(display=False) as counter:
-            step()
-        flops = counter.get_total_flops()
-        for _ in range(args.warmup):
-            step()
-        sync(device)
-        start = time.perf_counter()
-        for _ in range(args.iters):
-            step()
-        sync(device)
-        its = args.iters / (time.perf_counter() - start)
-        print(f"{name:<7} {cfg.g_ch:>5} {cfg.d_ch:>5} {its:>8.2f} {flops / 1e9:>9.2f} {its * flops / 1e9:>9.1f}")
+    peaks = {p: gemm_peak(device, d, size=8192 if device.type == "cuda" else 2048) for p, d in DTYPES.items()}
+    print(f"device: {device} ({name_dev}), torch {torch.__version__}, batch {args.batch_size}, "
+          f"memory format {'NCHW' if args.nchw else 'channels_last'}")  # fmt: skip
+    print("GEMM peak: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in peaks.items()))
+    print(f"{'model':<6} {'g_ch':>4} {'d_ch':>4} {'variant':<13} {'it/s':>7} {'GFLOP/it':>9} {'GFLOP/s':>8} {'of peak':>8}")
+
+    variants = [("fp32", False), ("bf16", False)] + ([("fp32", True), ("bf16", True)] if args.compile else [])
+    for name in args.models:
+        speeds = {}
+        for precision, compiled in variants:
+            cfg = dataclasses.replace(
+                params.model(name), batch_size=args.batch_size, precision=precision, compile=compiled
+            )
+            state = build_state(name, cfg, num_classes=10, seed=0, device=device)
+            images = torch.randint(0, 256, (1024, 3, 32, 32), dtype=torch.uint8, device=device)
+            labels = torch.randint(0, 10, (1024,), device=device)
+            step = make_step(state, cfg, images=images, labels=labels)
+            compile_s = None
+            if compiled:
+                start = time.perf_counter()
+                step()  # the first call compiles
+                sync(device)
+                compile_s = time.perf_counter() - start
+            else:
+                with FlopCounterMode(display=False) as counter:
+                    step()
+                flops = counter.get_total_flops()
+            its = its_per_second(step, iters=args.iters, warmup=args.warmup, device=device)
+            variant = precision + (" compile" if compiled else "")
+            speeds[variant] = its
+            gflops = its * flops / 1e9
+            note = f"   (compiled in {compile_s:.0f} s)" if compile_s is not None else ""
+            print(
+                f"{name:<6} {cfg.g_ch:>4} {cfg.d_ch:>4} {variant:<13} {its:>7.2f} {flops / 1e9:>9.2f} "
+                f"{gflops:>8.1f} {gflops / peaks[precision]:>8.0%}{note}"
+            )
+        ratios = [f"bf16/fp32 {speeds['bf16'] / speeds['fp32']:.2f}x"]
+        if args.compile:
+            ratios += [f"compile/eager fp32 {speeds['fp32 compile'] / speeds['fp32']:.2f}x",
+                       f"bf16 {speeds['bf16 compile'] / speeds['bf16']:.2f}x"]  # fmt: skip
+        print(f"{name:<6} " + ", ".join(ratios))
 
 
 if __name__ == "__main__":

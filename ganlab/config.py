@@ -19,7 +19,7 @@ from ganlab.errors import GanlabError
 # Names only: importing the registries (ganlab.data.DATASETS, ganlab.losses.LOSSES) here would
 # make every stage's DVC deps include every module. tests/test_config.py keeps them in sync.
 DATASET_NAMES = ("cifar10", "fashion_mnist")
-LOSS_NAMES = ("bce", "hinge", "wasserstein")
+LOSS_NAMES = ("bce", "hinge", "wasserstein", "lsgan")
 
 
 class ParamsError(GanlabError):
@@ -56,6 +56,15 @@ class GANConfig:
     n_dis: int = _check(ge=1)
     ema: float = _check(ge=0.0, lt=1.0)  # 0 turns the EMA generator off
     ema_start: int = _check(ge=0)
+    lr_decay: str = _check(choices=("none", "linear"))  # linear: to 0 at `iterations`, as in SNGAN
+    precision: str = _check(choices=("fp32", "bf16"))  # bf16: autocast forwards, fp32 weights
+    compile: bool  # torch.compile the generator and discriminator
+
+
+@dataclass(frozen=True, kw_only=True)
+class DCGANConfig(GANConfig):
+    upsample: str = _check(choices=("deconv", "upconv"))  # upconv: nearest ×2 + 3×3 conv
+    spectral_norm: bool  # on D's layers
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,7 +87,7 @@ class Params:
     seed: int = _check(ge=0)
     device: str = _check(pattern=r"auto|cpu|cuda(:\d+)?")
     data: DataConfig
-    dcgan: GANConfig
+    dcgan: DCGANConfig
     sagan: SAGANConfig
     fid: FIDConfig
 

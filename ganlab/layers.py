@@ -1,20 +1,71 @@
-"""Building blocks shared by the models: spectral norm, self-attention, conditional BN."""
+"""Building blocks shared by the models: spectral norm, self-attention, conditional BN.
+
+Two layers here are pinned to fp32 so that bf16 autocast (`<model>.precision: bf16`) speeds up
+the convolutions without touching the numerically delicate parts: the spectral-norm power
+iteration and BatchNorm's batch statistics.
+"""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils import parametrize
+
+
+def fp32(device_type: str):
+    """A region where autocast is off, so ops run in the dtype of their (fp32) inputs."""
+    return torch.autocast(device_type, enabled=False)
+
+
+class SpectralNorm(nn.Module):
+    """W / σ(W) as a weight parametrization (Miyato et al. 2018), σ from power iteration.
+
+    One power iteration per training forward, with u and v kept as buffers so they are
+    checkpointed and a resumed run continues exactly. Buffer names match torch's
+    `parametrizations.spectral_norm`, so checkpoints of either load into the other.
+
+    Everything runs in fp32 with autocast off: under bf16 autocast, `mv` would otherwise run
+    in bf16, and 8 mantissa bits make u and v drift and σ wrong by up to a few percent.
+    """
+
+    def __init__(self, weight: Tensor, *, eps: float = 1e-12, init_iterations: int = 15) -> None:
+        super().__init__()
+        self.eps = eps
+        # Embedding and Linear weights are out×in already; convs are flattened to out×(in·k·k).
+        matrix = weight.detach().flatten(1)
+        self.register_buffer("_u", F.normalize(matrix.new_empty(matrix.shape[0]).normal_(), dim=0, eps=eps))
+        self.register_buffer("_v", F.normalize(matrix.new_empty(matrix.shape[1]).normal_(), dim=0, eps=eps))
+        self._power_iteration(matrix, init_iterations)
+
+    @torch.no_grad()
+    def _power_iteration(self, matrix: Tensor, iterations: int) -> None:
+        # New tensors, not in-place updates: a backward pass may still hold the previous u
+        # and v (D runs on real and fake before one backward), and torch.compile's backward
+        # recomputes from them, so they must not change under it.
+        for _ in range(iterations):
+            self._u = F.normalize(torch.mv(matrix, self._v), dim=0, eps=self.eps)
+            self._v = F.normalize(torch.mv(matrix.T, self._u), dim=0, eps=self.eps)
+
+    def forward(self, weight: Tensor) -> Tensor:
+        with fp32(weight.device.type):
+            matrix = weight.flatten(1)
+            if self.training:
+                self._power_iteration(matrix, 1)
+            sigma = torch.dot(self._u, torch.mv(matrix, self._v))
+            return weight / sigma
+
+    def right_inverse(self, weight: Tensor) -> Tensor:
+        return weight
 
 
 def sn(module: nn.Module) -> nn.Module:
-    """Xavier init then spectral norm (torch's parametrization: one power iteration per
-    training forward, u and v kept as buffers so they are checkpointed and resume exactly)."""
+    """Xavier init, then spectral norm on `module.weight`."""
     nn.init.xavier_uniform_(module.weight)
     if getattr(module, "bias", None) is not None:
         nn.init.zeros_(module.bias)
-    return spectral_norm(module)
+    parametrize.register_parametrization(module, "weight", SpectralNorm(module.weight))
+    return module
 
 
 def sn_conv(in_ch: int, out_ch: int, kernel_size: int = 3, *, bias: bool = True) -> nn.Module:
@@ -27,6 +78,19 @@ def sn_linear(in_features: int, out_features: int, *, bias: bool = True) -> nn.M
 
 def sn_embedding(num_embeddings: int, dim: int) -> nn.Module:
     return sn(nn.Embedding(num_embeddings, dim))
+
+
+class BatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm that always normalises in fp32 and returns fp32.
+
+    Under bf16 autocast its input arrives in bf16; batch mean and variance over bf16 values
+    lose precision, and the running statistics (kept for eval) would inherit the error. The
+    next conv casts the fp32 output back to bf16, so the cost is one conversion.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        with fp32(x.device.type):
+            return super().forward(x.float())
 
 
 class SelfAttention(nn.Module):
@@ -76,7 +140,7 @@ class ConditionalBatchNorm2d(nn.Module):
 
     def __init__(self, *, num_features: int, embed_dim: int) -> None:
         super().__init__()
-        self.bn = nn.BatchNorm2d(num_features, affine=embed_dim == 0)
+        self.bn = BatchNorm2d(num_features, affine=embed_dim == 0)
         if embed_dim:
             self.gain = sn_linear(embed_dim, num_features, bias=False)
             self.bias = sn_linear(embed_dim, num_features, bias=False)

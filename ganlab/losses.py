@@ -40,6 +40,15 @@ def g_loss_wasserstein(fake: Tensor) -> Tensor:
     return -fake.mean()
 
 
+def d_loss_lsgan(real: Tensor, fake: Tensor) -> Tensor:
+    # Least squares (Mao et al. 2017) with targets 1 for real and 0 for fake.
+    return 0.5 * (real - 1.0).pow(2).mean() + 0.5 * fake.pow(2).mean()
+
+
+def g_loss_lsgan(fake: Tensor) -> Tensor:
+    return 0.5 * (fake - 1.0).pow(2).mean()
+
+
 def gradient_penalty(
     discriminator: Callable[[Tensor, Tensor | None], Tensor],
     real: Tensor,
@@ -66,4 +75,5 @@ LOSSES: dict[str, Loss] = {
     "bce": Loss(d_loss_bce, g_loss_bce),
     "hinge": Loss(d_loss_hinge, g_loss_hinge),
     "wasserstein": Loss(d_loss_wasserstein, g_loss_wasserstein),
+    "lsgan": Loss(d_loss_lsgan, g_loss_lsgan),
 }

@@ -13,7 +13,16 @@ from ganlab.config import FIDConfig, parse_params
 from ganlab.errors import GanlabError
 from ganlab.metrics import evaluate
 from ganlab.metrics.evaluate import evaluate_checkpoints
-from ganlab.metrics.fid import FidError, FrechetReference, InceptionFeatures, frechet_distance, statistics
+from ganlab.metrics.fid import (
+    FidError,
+    FrechetReference,
+    InceptionFeatures,
+    exact_fp32,
+    fold_batchnorm,
+    frechet_distance,
+    load_inception,
+    statistics,
+)
 from ganlab.metrics.reference import compute_reference
 from ganlab.metrics.select import select_best
 from ganlab.models import build_generator
@@ -57,7 +66,41 @@ def test_agrees_with_pytorch_fid_cli_on_png_folders(tmp_path, image_sets, featur
     )  # fmt: skip
     cli = float(out.stdout.split("FID:")[1])
     ours = frechet_distance(*statistics(features[1]), *statistics(features[0]))
-    assert ours == pytest.approx(cli, rel=1e-3)
+    assert ours == pytest.approx(cli, rel=1e-4)
+
+
+def test_features_are_deterministic_and_never_autocast(image_sets, features):
+    inception = InceptionFeatures(device=torch.device("cpu"))
+    again = inception.of_images(image_sets[0], batch_size=N)
+    assert np.array_equal(again, features[0])  # the same images score the same, to the last bit
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as if called from inside a bf16 region
+        inside = inception.of_images(image_sets[0], batch_size=N)
+    assert inside.dtype == np.float32 and np.array_equal(inside, features[0])
+
+
+def test_exact_fp32_turns_tf32_and_autotuning_off_on_cuda_and_restores_them():
+    flags = lambda: (  # noqa: E731
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark
+    )
+    before = flags()
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+        with exact_fp32(torch.device("cuda")):
+            assert flags() == (False, False, False)
+        assert flags() == (True, True, True)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark = before
+
+
+def test_batchnorm_folding_is_exact_up_to_rounding():
+    model = load_inception(torch.device("cpu"))
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        plain = model(x)[0]
+        folded = fold_batchnorm(model)(x)[0]
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    torch.testing.assert_close(folded, plain, rtol=1e-4, atol=1e-5)
 
 
 def test_frechet_agrees_with_sqrtm_on_real_shaped_covariances():

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganlab.config import GANConfig, SAGANConfig
+from ganlab.config import DCGANConfig, SAGANConfig
 from ganlab.layers import SelfAttention
 from ganlab.models import MODELS, build_discriminator, build_generator
 from tests.conftest import tiny_params
@@ -84,4 +84,4 @@ def test_attention_identity_at_init_and_rows_sum_to_one():
 
 
 def test_model_registry_config_classes():
-    assert MODELS["dcgan"].config is GANConfig and MODELS["sagan"].config is SAGANConfig
+    assert MODELS["dcgan"].config is DCGANConfig and MODELS["sagan"].config is SAGANConfig

@@ -75,7 +75,8 @@ def _final_weights(path):
 
 def _assert_same_weights(a, b):
     for part in a:
-        for key in a[part]:
+        assert (a[part] is None) == (b[part] is None), part
+        for key in a[part] or {}:
             assert torch.equal(a[part][key], b[part][key]), f"{part}.{key}"
 
 

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 from torch import nn
 
-from ganlab.config import GANConfig, SAGANConfig
+from ganlab.config import DCGANConfig, GANConfig, SAGANConfig
 from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganlab.models.sagan import SAGANDiscriminator, SAGANGenerator
 
@@ -18,7 +18,7 @@ class GAN(NamedTuple):
 
 
 MODELS: dict[str, GAN] = {
-    "dcgan": GAN(GANConfig, DCGANGenerator, DCGANDiscriminator),
+    "dcgan": GAN(DCGANConfig, DCGANGenerator, DCGANDiscriminator),
     "sagan": GAN(SAGANConfig, SAGANGenerator, SAGANDiscriminator),
 }
 

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.config import SAGANConfig
-from ganlab.layers import ConditionalBatchNorm2d, SelfAttention, sn_conv, sn_embedding, sn_linear
+from ganlab.layers import BatchNorm2d, ConditionalBatchNorm2d, SelfAttention, sn_conv, sn_embedding, sn_linear
 
 
 class GBlock(nn.Module):
@@ -64,7 +64,7 @@ class SAGANGenerator(nn.Module):
         # Attention right after the block whose output has `attention_res` pixels a side.
         self.attention_after = {8: 0, 16: 1}.get(attention_res)
         self.attention = SelfAttention(channels=g_ch) if self.attention_after is not None else None
-        self.bn = nn.BatchNorm2d(g_ch)
+        self.bn = BatchNorm2d(g_ch)
         self.to_rgb = sn_conv(g_ch, 3)  # -> 3×32×32
 
     @classmethod

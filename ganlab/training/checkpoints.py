@@ -33,11 +33,21 @@ def run_config(name: str, cfg: GANConfig, *, seed: int, data_md5: str) -> dict:
 
 
 def resume_mismatch(saved: dict, current: dict) -> list[str]:
-    """Keys (as `section.key`) whose values differ, ignoring `iterations`."""
+    """Keys (as `section.key`) whose values differ.
+
+    `iterations` is ignored, so raising it extends a finished run, except under
+    `lr_decay: linear`: there the schedule is defined by `iterations` (lr reaches 0 at the
+    end), and a run trained towards one end point cannot continue as if it had been aiming
+    at another. Changing it then starts fresh, which keeps "resumed == uninterrupted" true.
+    """
 
     def flat(cfg: dict) -> dict:
+        params = cfg.get("params", {})
+        keep_iterations = params.get("lr_decay") == "linear"
         out = {k: v for k, v in cfg.items() if k != "params"}
-        out.update({f"{cfg.get('model')}.{k}": v for k, v in cfg.get("params", {}).items() if k != "iterations"})
+        out.update(
+            {f"{cfg.get('model')}.{k}": v for k, v in params.items() if k != "iterations" or keep_iterations}
+        )
         return out
 
     a, b = flat(saved), flat(current)

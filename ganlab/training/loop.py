@@ -78,13 +78,20 @@ class TrainState:
         return self.generator_ema if self.generator_ema is not None else self.generator
 
 
+# NHWC on every device. On CUDA it is what cuDNN's tensor-core kernels want. On this project's
+# CPU (2-core AVX-512 EPYC, batch 64, bench/train_speed.py) it measured faster too:
+# dcgan fp32 5.1 -> 5.5 it/s, sagan (width 64) fp32 0.86 -> 1.00 it/s, and bf16 gains as well.
+MEMORY_FORMAT = torch.channels_last
+
+
 def build_state(name: str, cfg: GANConfig, *, num_classes: int, seed: int, device: torch.device) -> TrainState:
     torch.manual_seed(seed)  # weight init and spectral-norm vectors
-    generator = build_generator(name, cfg, num_classes=num_classes).to(device)
-    discriminator = build_discriminator(name, cfg, num_classes=num_classes).to(device)
-    if device.type == "cuda":  # NHWC suits cuDNN tensor cores; CPU keeps NCHW (not measured to help)
-        generator, discriminator = (m.to(memory_format=torch.channels_last) for m in (generator, discriminator))
+    generator = build_generator(name, cfg, num_classes=num_classes).to(device, memory_format=MEMORY_FORMAT)
+    discriminator = build_discriminator(name, cfg, num_classes=num_classes).to(device, memory_format=MEMORY_FORMAT)
     ema = copy.deepcopy(generator).requires_grad_(False) if cfg.ema > 0 else None
+    if cfg.compile:
+        # In place (nn.Module.compile), so state_dict keys and checkpoints are unchanged.
+        generator.compile(), discriminator.compile()
     fused = device.type == "cuda"
     return TrainState(
         generator=generator,
@@ -156,39 +163,66 @@ def _prepare_output(out_dir: Path, config: dict, iterations: int, state: TrainSt
         path.unlink()
 
 
+def lr_scale(cfg: GANConfig, iteration: int) -> float:
+    """The learning-rate factor for the step that follows `iteration` completed steps.
+
+    `linear` falls from 1 to 1/iterations over the run (SNGAN's schedule), a pure function of
+    the step, so resuming needs no scheduler state.
+    """
+    return 1.0 - iteration / cfg.iterations if cfg.lr_decay == "linear" else 1.0
+
+
 def make_step(state: TrainState, cfg: GANConfig, *, images: Tensor, labels: Tensor) -> Callable[[], Tensor]:
     """One training iteration as a closure: `n_dis` D steps, one G step, the EMA update.
 
     It returns the detached (loss_d, loss_g, mean D(real), mean D(fake)) on the device, so the
     caller decides when to sync. `images` (uint8) and `labels` must already be on the device.
+
+    Under `precision: bf16` only the forward passes of G and D run under autocast: weights,
+    Adam moments and the EMA copy stay fp32, D's outputs are cast to fp32 before the loss, and
+    the spectral-norm power iteration and BatchNorm statistics run in fp32 (ganlab.layers).
+    No GradScaler: bf16 has fp32's 8-bit exponent, so small gradients do not underflow the
+    way they do in fp16, and there is nothing for loss scaling to rescue.
     """
     G, D, rng = state.generator, state.discriminator, state.rng
     dev, num_classes, loss = images.device, G.num_classes, LOSSES[cfg.loss]
-    memory_format = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
+    bf16 = cfg.precision == "bf16"
+
+    def forward_d(x: Tensor, y: Tensor | None) -> Tensor:
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            return D(x, y).float()
+
+    def forward_g(z: Tensor, y: Tensor | None) -> Tensor:
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            return G(z, y)
 
     def noise(n: int) -> tuple[Tensor, Tensor | None]:
         z = torch.randn(n, cfg.z_dim, generator=rng, device=dev)
         return z, random_labels(n, num_classes, generator=rng, device=dev)
 
     def step() -> Tensor:
+        scale = lr_scale(cfg, state.iteration)
+        for opt, lr in ((state.opt_g, cfg.lr_g), (state.opt_d, cfg.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr * scale
         for _ in range(cfg.n_dis):
             idx = torch.randint(len(images), (cfg.batch_size,), generator=rng, device=dev)
-            real = to_float(images[idx]).contiguous(memory_format=memory_format)
+            real = to_float(images[idx]).contiguous(memory_format=MEMORY_FORMAT)
             real_y = labels[idx] if num_classes else None
             z, fake_y = noise(cfg.batch_size)
             with torch.no_grad():
-                fake = G(z, fake_y)
-            d_real, d_fake = D(real, real_y), D(fake, fake_y)
+                fake = forward_g(z, fake_y).float()
+            d_real, d_fake = forward_d(real, real_y), forward_d(fake, fake_y)
             loss_d = loss.d_loss(d_real, d_fake)
             if cfg.gp_weight > 0:
                 alpha = torch.rand(cfg.batch_size, 1, 1, 1, generator=rng, device=dev)
-                loss_d = loss_d + cfg.gp_weight * gradient_penalty(D, real, fake, fake_y, alpha)
+                loss_d = loss_d + cfg.gp_weight * gradient_penalty(forward_d, real, fake, fake_y, alpha)
             state.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             state.opt_d.step()
 
         z, fake_y = noise(cfg.batch_size)
-        loss_g = loss.g_loss(D(G(z, fake_y), fake_y))
+        loss_g = loss.g_loss(forward_d(forward_g(z, fake_y), fake_y))
         state.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         state.opt_g.step()
