@@ -83,6 +83,12 @@ class FIDConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReportConfig:
+    n_samples: int = _check(ge=2)
+    seed: int = _check(ge=0)  # must differ from the top-level seed the FID curve used
+
+
+@dataclass(frozen=True, kw_only=True)
 class Params:
     seed: int = _check(ge=0)
     device: str = _check(pattern=r"auto|cpu|cuda(:\d+)?")
@@ -90,6 +96,7 @@ class Params:
     dcgan: DCGANConfig
     sagan: SAGANConfig
     fid: FIDConfig
+    report: ReportConfig
 
     def model(self, name: str) -> GANConfig:
         if name not in MODEL_SECTIONS:

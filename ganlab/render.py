@@ -16,6 +16,7 @@ from torch import Tensor, nn  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
 from ganlab.io import atomic_path  # noqa: E402
+from ganlab.metrics.protocol import count_words, describe  # noqa: E402
 from ganlab.metrics.select import best_of  # noqa: E402
 from ganlab.sampling import generate  # noqa: E402
 
@@ -61,18 +62,25 @@ def _read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def fid_figure(fid_csvs: dict[str, Path]) -> plt.Figure:
-    """FID against iteration for every model on one axes, each best point starred."""
+def fid_figure(fid_csvs: dict[str, Path], *, reference_size: int, floor: float | None = None) -> plt.Figure:
+    """FID against iteration for every model on one axes, each best point starred, the
+    protocol in the title and the real-data floor (training images at the same n) dashed."""
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
+    n_samples = set()
     for model, path in fid_csvs.items():
         rows = _read_csv(path)
+        n_samples |= {int(r["n_samples"]) for r in rows}
         x, y = [int(r["iteration"]) for r in rows], [float(r["fid"]) for r in rows]
-        (line,) = ax.plot(x, y, marker="o", markersize=3, label=f"{model} (n_samples={rows[0]['n_samples']})")
+        (line,) = ax.plot(x, y, marker="o", markersize=3, label=model)
         best = best_of(rows)
         bx, by = int(best["iteration"]), float(best["fid"])
         ax.plot(bx, by, marker="*", markersize=14, color=line.get_color(), markeredgecolor="black")
         ax.annotate(f"{by:.1f} @ {bx}", (bx, by), textcoords="offset points", xytext=(6, 8))
-    ax.set(xlabel="iteration", ylabel="FID (lower is better)", title="FID against the test set")
+    n = max(n_samples)
+    if floor is not None:
+        ax.axhline(floor, color="gray", linestyle="--", label=f"real training images ({count_words(n)}): {floor:.1f}")
+    ax.set(xlabel="iteration", ylabel="FID (lower is better)", title=describe(n_samples=n, reference_size=reference_size))
+    ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

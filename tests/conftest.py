@@ -78,6 +78,7 @@ def tiny_params(**overrides) -> dict:
     p["sagan"].update(ema_start=1, z_dim=16)
     p["dcgan"].update(z_dim=16)
     p["fid"].update(n_samples=16, batch_size=16)
+    p["report"].update(n_samples=20)
     for key, value in overrides.items():
         section, _, name = key.rpartition(".")
         (p[section] if section else p)[name] = value

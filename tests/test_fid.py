@@ -22,8 +22,10 @@ from ganlab.metrics.fid import (
     frechet_distance,
     load_inception,
     statistics,
+    weights_path,
 )
-from ganlab.metrics.reference import compute_reference
+from ganlab.io import file_digest
+from ganlab.metrics.reference import compute_reference, load_features
 from ganlab.metrics.select import select_best
 from ganlab.models import build_generator
 from ganlab.training.checkpoints import save_snapshot, snapshot_path
@@ -118,20 +120,23 @@ def test_frechet_agrees_with_sqrtm_on_real_shaped_covariances():
     assert ours == pytest.approx(theirs, rel=1e-6)
 
 
-def test_select_picks_minimum_ties_to_earliest(tmp_path):
+def test_select_picks_minimum_ties_to_earliest_and_states_the_protocol(tmp_path, reference):
     inputs = {}
     for model, rows in (("dcgan", [(1, 50.0), (2, 40.0), (3, 40.0), (4, 45.0)]), ("sagan", [(2, 9.0), (1, 30.0)])):
-        folder = tmp_path / model / "checkpoints"
-        folder.mkdir(parents=True)
-        for it, _ in rows:
-            snapshot_path(folder, it).write_bytes(f"{model}-{it}".encode())
+        folder = _snapshots(tmp_path / model, [it for it, _ in rows])
         csv = tmp_path / f"{model}.csv"
         csv.write_text("iteration,fid,n_samples,seconds\n" + "".join(f"{i},{f},10,1\n" for i, f in rows))
         inputs[model] = (csv, folder)
-    best = select_best(inputs, metrics_out=tmp_path / "best.json", best_dir=tmp_path / "best")
-    assert best == {"dcgan": {"iteration": 2, "fid": 40.0}, "sagan": {"iteration": 2, "fid": 9.0}}
+    best = select_best(inputs, reference_stats=reference, seed=3, metrics_out=tmp_path / "best.json", best_dir=tmp_path / "best")
+    assert best["dcgan"] == {"iteration": 2, "fid": 40.0, "precision": "fp32"}
+    assert best["sagan"] == {"iteration": 2, "fid": 9.0, "precision": "fp32"}
+    protocol = best["protocol"]
+    assert protocol["description"] == "FID, 10 generated vs the 3k test images, pytorch-fid Inception"
+    assert (protocol["n_samples"], protocol["reference_split"], protocol["reference_size"]) == (10, "test", 3000)
+    assert protocol["latent_seed"] == 3 and protocol["feature_network"]["pytorch_fid"] == "0.3.0"
+    assert protocol["feature_network"]["weights_sha256"] == file_digest(weights_path(), "sha256")
     assert json.loads((tmp_path / "best.json").read_text()) == best
-    assert (tmp_path / "best/dcgan.pt").read_bytes() == b"dcgan-2"
+    assert (tmp_path / "best/dcgan.pt").read_bytes() == (tmp_path / "dcgan/checkpoints/iter_000002.pt").read_bytes()
 
 
 def _snapshots(tmp_path, iterations, num_classes=10):
@@ -151,7 +156,7 @@ def reference(tmp_path):
     feats = rng.standard_normal((3000, 2048)).astype(np.float32)
     path = tmp_path / "ref.npz"
     mu, sigma = statistics(feats)
-    np.savez(path, mu=mu, sigma=sigma, num_classes=np.array(10), image_shape=np.array([3, 32, 32]))
+    np.savez(path, mu=mu, sigma=sigma, num_classes=np.array(10), image_shape=np.array([3, 32, 32]), size=np.array(3000))
     return path
 
 
@@ -208,13 +213,33 @@ def test_offline_weights_error_is_clear(tmp_path, monkeypatch):
     assert "Traceback" not in message
 
 
-def test_reference_is_pytorch_fid_stats_format(tmp_path):
-    split = {"images": torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8),
-             "labels": torch.arange(12) % 10, "classes": CIFAR_CLASSES}  # fmt: skip
-    torch.save(split, tmp_path / "test.pt")
+def test_reference_matches_pytorch_fid_save_stats_and_keeps_features(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    for name, n in (("test", 12), ("train", 30)):
+        split = {"images": torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g),
+                 "labels": torch.arange(n) % 10, "classes": CIFAR_CLASSES}  # fmt: skip
+        torch.save(split, tmp_path / f"{name}.pt")
     features = compute_reference(
-        test_path=tmp_path / "test.pt", out=tmp_path / "stats.npz", batch_size=12, device="cpu", progress=False
-    )
-    with np.load(tmp_path / "stats.npz") as f:
-        assert f["mu"].shape == (2048,) and f["sigma"].shape == (2048, 2048)
-        np.testing.assert_allclose(f["mu"], features.mean(0), rtol=1e-5)
+        test_path=tmp_path / "test.pt", train_path=tmp_path / "train.pt", stats_out=tmp_path / "stats.npz",
+        test_features_out=tmp_path / "test_features.npz", train_features_out=tmp_path / "train_features.npz",
+        batch_size=12, device="cpu", progress=False,
+    )  # fmt: skip
+    # pytorch-fid's own CLI on the same images as PNGs.
+    (tmp_path / "png").mkdir()
+    for i, im in enumerate(torch.load(tmp_path / "test.pt")["images"]):
+        Image.fromarray(im.permute(1, 2, 0).numpy()).save(tmp_path / "png" / f"{i:03d}.png")
+    subprocess.run(
+        [sys.executable, "-m", "pytorch_fid", "--save-stats", str(tmp_path / "png"), str(tmp_path / "cli.npz"),
+         "--device", "cpu", "--batch-size", "12", "--num-workers", "0"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    with np.load(tmp_path / "stats.npz") as ours, np.load(tmp_path / "cli.npz") as cli:
+        assert ours["mu"].shape == (2048,) and ours["sigma"].shape == (2048, 2048) and int(ours["size"]) == 12
+        np.testing.assert_allclose(ours["mu"], cli["mu"], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(ours["sigma"], cli["sigma"], rtol=1e-4, atol=1e-6)
+    test_feats, test_labels = load_features(tmp_path / "test_features.npz")
+    assert test_feats.dtype == np.float32 and np.array_equal(test_feats, features["test"])
+    assert test_labels.tolist() == [i % 10 for i in range(12)]
+    train_feats, train_labels = load_features(tmp_path / "train_features.npz")
+    # As many as the test set, drawn at random (not the first 12, whose labels are 0..9, 0, 1).
+    assert train_feats.shape == (12, 2048) and train_labels.tolist() != test_labels.tolist()

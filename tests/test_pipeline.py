@@ -54,7 +54,7 @@ def repo(tmp_path_factory) -> Path:
         if (REPO / name).is_file():
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, repo / name)
-    write_cifar10(root / "cifar", per_batch=12)
+    write_cifar10(root / "cifar", per_batch=20)  # 20 test images: 2 per class for per-class FID
     _write_params(
         repo, **{"data.source": str(root / "cifar"), "data.verify": False, "fid.n_samples": 8,
                  "fid.batch_size": 8, "sagan.lr_d": 2e-4},
@@ -68,9 +68,10 @@ def repo(tmp_path_factory) -> Path:
 def test_repro_produces_every_output(repo):
     out = _run(repo, "dvc", "repro")
     assert _ran(out) == {"prepare", "train@dcgan", "train@sagan", "fid_reference", "fid@dcgan", "fid@sagan",
-                         "select", "render"}  # fmt: skip
+                         "select", "report", "render"}  # fmt: skip
     for path in [
-        "data/prepared/train.pt", "data/prepared/test.pt", "data/fid/test_stats.npz",
+        "data/prepared/train.pt", "data/prepared/test.pt", "data/fid/test_stats.npz", "data/fid/test_features.npz",
+        "data/fid/train_features.npz", "metrics/report.json",
         "models/dcgan/checkpoints/iter_000002.pt", "models/sagan/checkpoints/iter_000004.pt", "models/sagan/last.pt",
         "metrics/dcgan/train_log.csv", "metrics/sagan/fid.csv", "metrics/sagan/fid_cache.json", "metrics/best.json",
         "models/best/dcgan.pt", "models/best/sagan.pt", "plots/dcgan_samples.png", "plots/sagan_samples.png",
@@ -78,7 +79,16 @@ def test_repro_produces_every_output(repo):
     ]:  # fmt: skip
         assert (repo / path).is_file(), path
     best = json.loads((repo / "metrics/best.json").read_text())
-    assert set(best) == {"dcgan", "sagan"} and best["sagan"]["iteration"] in (2, 4)
+    assert set(best) == {"protocol", "dcgan", "sagan"} and best["sagan"]["iteration"] in (2, 4)
+    assert best["protocol"]["description"] == "FID, 8 generated vs the 20 test images, pytorch-fid Inception"
+    report = json.loads((repo / "metrics/report.json").read_text())
+    assert report["protocol"]["description"] == "FID, 20 generated vs the 20 test images, pytorch-fid Inception"
+    assert report["protocol"]["latent_seed"] == 1 and report["protocol"]["ganlab_commit"]
+    sagan = report["sagan"]
+    assert sagan["iteration"] == best["sagan"]["iteration"] and sagan["curve_fid"] == best["sagan"]["fid"]
+    assert {"fid", "kid", "intra_fid", "per_class_fid"} <= set(sagan) and set(sagan["kid"]) >= {"mean", "std"}
+    assert len(sagan["per_class_fid"]) == 10 and "per_class_fid" not in report["dcgan"]
+    assert report["floor"]["n_samples"] == 20
     assert "Data and pipelines are up to date" in _run(repo, "dvc", "status")
     # The outputs stay out of git (the repo already holds the .gitignore files DVC maintains).
     assert _run(repo, "git", "status", "--porcelain", "--untracked-files=all").strip() == "?? dvc.lock"
@@ -89,7 +99,7 @@ def test_repro_produces_every_output(repo):
 def test_experiment_reruns_only_sagan_and_is_compared(repo):
     baseline_fid = (repo / "metrics/sagan/fid.csv").read_text()
     out = _run(repo, "dvc", "exp", "run", "-n", "lr-d-4e-4", "-S", "sagan.lr_d=4e-4")
-    assert _ran(out) == {"train@sagan", "fid@sagan", "select", "render"}
+    assert _ran(out) == {"train@sagan", "fid@sagan", "select", "report", "render"}
     exp_fid = (repo / "metrics/sagan/fid.csv").read_text()
     assert exp_fid != baseline_fid
 
@@ -105,6 +115,20 @@ def test_experiment_reruns_only_sagan_and_is_compared(repo):
         value = csv_text.splitlines()[1].split(",")[1]  # first FID value of each revision
         assert value[:10] in html
     assert "HEAD" in html and "workspace" in html
+
+
+def test_report_params_rerun_only_report(repo):
+    before = {m: (repo / f"metrics/{m}/fid.csv").read_text() for m in ("dcgan", "sagan")}
+    out = _run(repo, "dvc", "exp", "run", "-n", "report-n-30", "-S", "report.n_samples=30")
+    assert _ran(out) == {"report"}
+    assert {m: (repo / f"metrics/{m}/fid.csv").read_text() for m in ("dcgan", "sagan")} == before
+    report = json.loads((repo / "metrics/report.json").read_text())
+    assert report["protocol"]["n_samples"] == 30
+    shown = json.dumps(json.loads(_run(repo, "dvc", "exp", "show", "--json")))
+    assert "report-n-30" in shown and "report.json" in shown
+    for model in ("dcgan", "sagan"):
+        assert str(report[model]["fid"])[:8] in shown and str(report[model]["kid"]["mean"])[:8] in shown
+    assert str(report["sagan"]["intra_fid"])[:8] in shown
 
 
 def _snapshot_weights(folder: Path) -> dict:

@@ -26,7 +26,9 @@ PY
     --data $data/train.pt --out $out/$run --log $out/$run/train_log.csv
 done
 [ "$part" = train ] && exit 0
-[ -f $data/test_stats.npz ] || python stages/fid_reference.py --params $out/fp32_s0.yaml --data $data/test.pt --out $data/test_stats.npz
+[ -f $data/test_stats.npz ] || python stages/fid_reference.py --params $out/fp32_s0.yaml --test $data/test.pt \
+  --train $data/train.pt --stats $data/test_stats.npz --test-features $data/test_features.npz \
+  --train-features $data/train_features.npz
 for run in fp32_s0 bf16_s0 fp32_s1; do
   # The same FID seed (0) for every run, whatever its training seed.
   sed 's/^seed: 1$/seed: 0/' $out/$run.yaml > $out/$run.fid.yaml

@@ -1,4 +1,6 @@
-"""Inception statistics of the prepared test set: the reference side of every FID.
+"""The reference side of every score, computed once: Inception features of the test set (its
+statistics in pytorch-fid's format, plus the features and labels for KID and per-class FID) and
+of an equally large random subset of the training set (the real-data floor).
 
 Kept apart from the checkpoint evaluator so that DVC does not recompute these (the costliest
 single step on CPU) when model or training code changes.
@@ -9,24 +11,73 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ganlab.data import load_split
-from ganlab.metrics.fid import InceptionFeatures, save_statistics, statistics
+from ganlab.errors import GanlabError
+from ganlab.io import atomic_path
+from ganlab.metrics.fid import FrechetReference, InceptionFeatures, save_statistics, statistics
 from ganlab.sampling import resolve_device
+
+FLOOR_SEED = 0  # which training images stand in for "a perfect generator"; fixed, not a param
 
 
 def compute_reference(
-    *, test_path: str | Path, out: str | Path, batch_size: int, device: str, progress: bool = True
-) -> np.ndarray:
-    """Inception statistics of the prepared test split, saved as pytorch-fid's .npz."""
-    split = load_split(test_path)
-    features = InceptionFeatures(device=resolve_device(device)).of_images(
-        split.images, batch_size=batch_size, progress=progress
-    )
-    mu, sigma = statistics(features)
-    # Extra arrays let the fid stage check that checkpoints fit this dataset; pytorch-fid
-    # itself reads only mu and sigma.
+    *,
+    test_path: str | Path,
+    train_path: str | Path,
+    stats_out: str | Path,
+    test_features_out: str | Path,
+    train_features_out: str | Path,
+    batch_size: int,
+    device: str,
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
+    """Features of the test split and of len(test) random training images, saved with labels.
+
+    `stats_out` is pytorch-fid's `--save-stats` format (`mu`, `sigma`); the extra arrays let
+    later stages check that checkpoints fit this dataset and name the reference's size.
+    """
+    inception = InceptionFeatures(device=resolve_device(device))
+    test, train = load_split(test_path), load_split(train_path)
+    subset = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(FLOOR_SEED))[: len(test.labels)]
+    features = {}
+    for name, images, labels, out in (
+        ("test", test.images, test.labels, test_features_out),
+        ("train", train.images[subset], train.labels[subset], train_features_out),
+    ):
+        features[name] = inception.of_images(images, batch_size=batch_size, progress=progress)
+        save_features(out, features[name], labels.numpy())
+    mu, sigma = statistics(features["test"])
     save_statistics(
-        out, mu, sigma, num_classes=np.array(len(split.classes)), image_shape=np.array(split.images.shape[1:])
+        stats_out,
+        mu,
+        sigma,
+        num_classes=np.array(len(test.classes)),
+        image_shape=np.array(test.images.shape[1:]),
+        size=np.array(len(test.labels)),
     )
     return features
+
+
+def save_features(path: str | Path, features: np.ndarray, labels: np.ndarray) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, features=features.astype(np.float32), labels=labels.astype(np.int64))
+
+
+def load_features(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    path = Path(path)
+    if not path.is_file():
+        raise GanlabError(f"{path}: reference features not found; run `dvc repro fid_reference` first")
+    with np.load(path) as f:
+        if "features" not in f.files or "labels" not in f.files:
+            raise GanlabError(f"{path}: expected arrays 'features' and 'labels', found {sorted(f.files)}")
+        return f["features"], f["labels"]
+
+
+def floor_fid(train_features: np.ndarray, reference: FrechetReference, *, n: int) -> tuple[float, int]:
+    """FID of n real training images against the test statistics: what a generator that
+    reproduced the training data exactly would score at this n. Returns (fid, n used), n capped
+    at the number of stored training features."""
+    n = min(n, len(train_features))
+    return reference.distance(*statistics(train_features[:n])), n

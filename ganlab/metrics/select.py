@@ -8,7 +8,9 @@ import shutil
 from pathlib import Path
 
 from ganlab.errors import GanlabError
-from ganlab.io import atomic_path, atomic_write_text
+from ganlab.io import atomic_path, atomic_write_text, load_checkpoint
+from ganlab.metrics.fid import load_statistics
+from ganlab.metrics.protocol import protocol
 from ganlab.training.checkpoints import snapshot_path
 
 
@@ -17,27 +19,45 @@ def best_of(rows: list[dict]) -> dict:
     return min(rows, key=lambda r: (float(r["fid"]), int(r["iteration"])))
 
 
-def best_row(fid_csv: str | Path) -> dict:
+def read_fid_csv(fid_csv: str | Path) -> list[dict]:
     fid_csv = Path(fid_csv)
     if not fid_csv.is_file():
         raise GanlabError(f"{fid_csv}: FID table not found; run the fid stage first")
     with open(fid_csv, newline="") as f:
-        rows = [{"iteration": int(r["iteration"]), "fid": float(r["fid"])} for r in csv.DictReader(f)]
+        rows = [
+            {"iteration": int(r["iteration"]), "fid": float(r["fid"]), "n_samples": int(r["n_samples"])}
+            for r in csv.DictReader(f)
+        ]
     if not rows:
         raise GanlabError(f"{fid_csv}: no FID rows")
-    return best_of(rows)
+    return rows
 
 
-def select_best(inputs: dict[str, tuple[Path, Path]], *, metrics_out: str | Path, best_dir: str | Path) -> dict:
-    """`inputs`: model -> (fid.csv, its checkpoints folder). Writes best.json and best/<model>.pt."""
-    best = {}
+def select_best(
+    inputs: dict[str, tuple[Path, Path]], *, reference_stats: str | Path, seed: int, metrics_out: str | Path, best_dir: str | Path
+) -> dict:
+    """`inputs`: model -> (fid.csv, its checkpoints folder). Writes best.json and best/<model>.pt.
+
+    best.json holds each model's chosen iteration and its curve FID, with the curve's protocol.
+    """
+    best, n_samples = {}, set()
     for model, (fid_csv, checkpoints_dir) in inputs.items():
-        row = best_row(fid_csv)
+        rows = read_fid_csv(fid_csv)
+        row = best_of(rows)
+        n_samples |= {r["n_samples"] for r in rows}
         source = snapshot_path(checkpoints_dir, row["iteration"])
         if not source.is_file():
             raise GanlabError(f"{source}: best checkpoint listed in {fid_csv} does not exist")
         with atomic_path(Path(best_dir) / f"{model}.pt") as tmp:
             shutil.copyfile(source, tmp)
-        best[model] = row
-    atomic_write_text(json.dumps(best, indent=2) + "\n", metrics_out)
-    return best
+        precision = load_checkpoint(source)["config"]["params"].get("precision", "fp32")
+        best[model] = {"iteration": row["iteration"], "fid": row["fid"], "precision": precision}
+    if len(n_samples) != 1:
+        raise GanlabError(f"FID tables mix n_samples {sorted(n_samples)}; re-run the fid stages")
+    stats = load_statistics(reference_stats)
+    if "size" not in stats:
+        raise GanlabError(f"{reference_stats}: no 'size' array (written by an older ganlab); re-run `dvc repro fid_reference`")
+    size = int(stats["size"])
+    out = {"protocol": protocol(n_samples=n_samples.pop(), reference_size=size, seed=seed), **best}
+    atomic_write_text(json.dumps(out, indent=2) + "\n", metrics_out)
+    return out

@@ -1,0 +1,41 @@
+"""DVC stage `report`: each best checkpoint re-scored on fresh latents -> metrics/report.json
+(FID, KID, per-class FID, the curve's FID beside them, the real-data floor, the protocol)."""
+
+import argparse
+
+from ganlab.cli import run_stage, stage_parser
+from ganlab.config import load_params
+from ganlab.metrics.report import write_report
+
+
+def main(args: argparse.Namespace) -> None:
+    params = load_params(args.params)
+    report = write_report(
+        best=dict(args.best),
+        best_json=args.best_json,
+        reference_stats=args.reference,
+        test_features=args.test_features,
+        train_features=args.train_features,
+        cfg=params.report,
+        curve_seed=params.seed,
+        batch_size=params.fid.batch_size,
+        device=params.device,
+        out=args.out,
+    )
+    for model, _ in args.best:
+        row = report[model]
+        print(f"{model} @ {row['iteration']}: FID {row['fid']:.2f} (curve {row['curve_fid']:.2f}), "
+              f"KID {row['kid']['mean']:.4f} ± {row['kid']['std']:.4f}")  # fmt: skip
+    print(f"floor: FID {report['floor']['fid']:.2f} ({report['floor']['description']})")
+    print(f"({report['protocol']['description']})")
+
+
+if __name__ == "__main__":
+    parser = stage_parser(__doc__)
+    parser.add_argument("--best", nargs=2, action="append", required=True, metavar=("MODEL", "CHECKPOINT"))
+    parser.add_argument("--best-json", required=True)
+    parser.add_argument("--reference", required=True)
+    parser.add_argument("--test-features", required=True)
+    parser.add_argument("--train-features", required=True)
+    parser.add_argument("--out", required=True)
+    run_stage(main, parser)

@@ -1,0 +1,151 @@
+"""The report stage's scores: KID, per-class FID, the floor, determinism and the protocol."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ganlab.config import ReportConfig, parse_params
+from ganlab.errors import GanlabError
+from ganlab.metrics.fid import FrechetReference, statistics
+from ganlab.metrics.reference import floor_fid, save_features
+from ganlab.metrics.report import kid, per_class_fid, write_report
+from ganlab.metrics.select import select_best
+from ganlab.models import build_generator
+from ganlab.training.checkpoints import save_snapshot, snapshot_path
+from tests.conftest import tiny_params
+
+
+def _unbiased_mmd2(x, y):
+    """Bińkowski et al.'s unbiased MMD² with k(a, b) = (a·b/d + 1)³, written out directly."""
+    d = x.shape[1]
+    k = lambda a, b: (a @ b.T / d + 1.0) ** 3  # noqa: E731
+    m, n = len(x), len(y)
+    kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
+    return (
+        (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+        + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+        - 2.0 * kxy.mean()
+    )
+
+
+def test_kid_matches_the_unbiased_mmd_formula():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 64)).astype(np.float32)
+    y = (rng.standard_normal((200, 64)) * 1.3 + 0.2).astype(np.float32)
+    # With subsets as large as the sets, every subset is the whole set: the mean is the
+    # full-set MMD² and the spread is 0.
+    out = kid(x, y)
+    assert out["subset_size"] == 200
+    assert out["mean"] == pytest.approx(_unbiased_mmd2(x.astype(np.float64), y.astype(np.float64)), rel=1e-4)
+    assert out["std"] == pytest.approx(0.0, abs=1e-6 * abs(out["mean"]))
+    # A second sample of x's distribution: near 0 (unbiased, so either sign).
+    same = kid(x, rng.standard_normal((200, 64)).astype(np.float32))
+    assert abs(same["mean"]) < 0.05 * out["mean"]
+
+
+def test_kid_uses_100_subsets_of_1000_when_there_are_enough():
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((1500, 16)), rng.standard_normal((1200, 16)) + 0.1
+    out = kid(x.astype(np.float32), y.astype(np.float32))
+    assert out["subset_size"] == 1000 and out["std"] > 0
+    assert out == kid(x.astype(np.float32), y.astype(np.float32))  # seeded subsets: deterministic
+
+
+def test_per_class_fid_known_answers():
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal((300, 8))
+    labels = np.arange(300) % 3
+    classes = ["a", "b", "c"]
+    same = per_class_fid(ref.copy(), labels, ref, labels, classes)
+    assert all(abs(v) < 1e-9 for v in same.values())
+    # Shifting one class's features by δ moves only its mean: its FID is |δ|², the rest stay 0.
+    shifted = ref.copy()
+    shifted[labels == 1] += 0.5
+    out = per_class_fid(shifted, labels, ref, labels, classes)
+    assert out["b"] == pytest.approx(8 * 0.25, rel=1e-9) and abs(out["a"]) < 1e-9 and abs(out["c"]) < 1e-9
+    with pytest.raises(GanlabError, match=r"class 2 \(c\).*found 1 generated"):
+        per_class_fid(ref[:5], labels[:5], ref, labels, classes)
+
+
+def test_floor_uses_the_first_n_training_features():
+    rng = np.random.default_rng(0)
+    train, test = rng.standard_normal((50, 4)), rng.standard_normal((40, 4))
+    reference = FrechetReference(*statistics(test))
+    fid, n = floor_fid(train, reference, n=30)
+    assert n == 30 and fid == pytest.approx(reference.distance(*statistics(train[:30])))
+    assert floor_fid(train, reference, n=500)[1] == 50  # capped at what is stored
+
+
+def _snapshot(folder, name, iteration, classes):
+    params = parse_params(tiny_params())
+    torch.manual_seed(iteration)
+    G = build_generator(name, params.model(name), num_classes=len(classes))
+    config = {"model": name, "seed": 0, "data_md5": "x", "params": vars(params.model(name))}
+    save_snapshot(snapshot_path(folder, iteration), generator=G, config=config, iteration=iteration, classes=classes)
+
+
+@pytest.fixture
+def scored_setup(tmp_path):
+    """A curve over two snapshots of each model (sagan with 2 classes, to keep the per-class
+    Fréchet distances few) and random stand-in reference features."""
+    classes = ["sneaker", "boot"]
+    rng = np.random.default_rng(0)
+    test_feats = rng.standard_normal((40, 2048)).astype(np.float32) * 0.1
+    test_labels = np.arange(40) % 2
+    save_features(tmp_path / "test_features.npz", test_feats, test_labels)
+    save_features(tmp_path / "train_features.npz", test_feats[::-1] + 0.01, test_labels[::-1])
+    mu, sigma = statistics(test_feats)
+    np.savez(tmp_path / "stats.npz", mu=mu, sigma=sigma, num_classes=np.array(2),
+             image_shape=np.array([3, 32, 32]), size=np.array(40))  # fmt: skip
+    inputs = {}
+    for model in ("dcgan", "sagan"):
+        for it in (1, 2):
+            _snapshot(tmp_path / model, model, it, classes)
+        csv = tmp_path / f"{model}.csv"
+        csv.write_text("iteration,fid,n_samples,seconds\n1,50.0,20,1\n2,40.0,20,1\n")
+        inputs[model] = (csv, tmp_path / model)
+    select_best(inputs, reference_stats=tmp_path / "stats.npz", seed=0, metrics_out=tmp_path / "best.json",
+                best_dir=tmp_path / "best")  # fmt: skip
+    return tmp_path
+
+
+def _report(root, out="report.json", seed=1):
+    return write_report(
+        best={m: root / "best" / f"{m}.pt" for m in ("dcgan", "sagan")},
+        best_json=root / "best.json",
+        reference_stats=root / "stats.npz",
+        test_features=root / "test_features.npz",
+        train_features=root / "train_features.npz",
+        cfg=ReportConfig(n_samples=20, seed=seed),
+        curve_seed=0,
+        batch_size=10,
+        device="cpu",
+        out=root / out,
+    )
+
+
+def test_report_is_complete_and_deterministic(scored_setup):
+    first = _report(scored_setup)
+    second = _report(scored_setup, out="again.json")
+    assert first == second  # the same checkpoint and settings score the same, to the last digit
+    saved = json.loads((scored_setup / "report.json").read_text())
+    assert saved == json.loads(json.dumps(first))
+    row = saved["sagan"]
+    assert row["iteration"] == 2 and row["curve_fid"] == 40.0 and row["curve_n_samples"] == 20 and row["curve_seed"] == 0
+    assert np.isfinite(row["fid"]) and {"mean", "std", "subset_size"} <= set(row["kid"])
+    assert list(row["per_class_fid"]) == ["sneaker", "boot"]
+    assert "per_class_fid" not in saved["dcgan"] and np.isfinite(saved["dcgan"]["fid"])  # unconditional
+    assert row["intra_fid"] == pytest.approx(np.mean(list(row["per_class_fid"].values())))
+    protocol = saved["protocol"]
+    assert protocol["description"] == "FID, 20 generated vs the 40 test images, pytorch-fid Inception"
+    assert protocol["latent_seed"] == 1 and protocol["reference_size"] == 40
+    assert protocol["feature_network"]["weights_sha256"] and "torch-fidelity" in protocol["kid"]
+    assert saved["floor"]["n_samples"] == 20 and np.isfinite(saved["floor"]["fid"])
+    assert saved["floor"]["description"].startswith("FID, 20 real training images vs the 40 test images")
+
+
+def test_report_seed_must_differ_from_the_curve_seed(scored_setup):
+    with pytest.raises(GanlabError, match=r"report.seed: expected a latent seed different from seed \(0\)"):
+        _report(scored_setup, seed=0)
