@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,9 @@ class ParamsError(GanlabError):
     """params.yaml is missing a key, has an unknown one, or holds a bad value."""
 
 
-def _check(*, gt=None, ge=None, lt=None, le=None, choices=None, pattern=None):
+def _check(*, gt=None, ge=None, lt=None, le=None, choices=None, pattern=None, pair=False):
     """Field metadata the loader enforces, so each rule sits next to the field it guards."""
-    return field(metadata=dict(gt=gt, ge=ge, lt=lt, le=le, choices=choices, pattern=pattern))
+    return field(metadata=dict(gt=gt, ge=ge, lt=lt, le=le, choices=choices, pattern=pattern, pair=pair))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +90,11 @@ class ReportConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RenderConfig:
+    interpolate: list[int] = _check(pair=True)  # two class ids for plots/sagan_interpolation.png
+
+
+@dataclass(frozen=True, kw_only=True)
 class Params:
     seed: int = _check(ge=0)
     device: str = _check(pattern=r"auto|cpu|cuda(:\d+)?")
@@ -97,6 +103,7 @@ class Params:
     sagan: SAGANConfig
     fid: FIDConfig
     report: ReportConfig
+    render: RenderConfig
 
     def model(self, name: str) -> GANConfig:
         if name not in MODEL_SECTIONS:
@@ -128,6 +135,11 @@ _YamlLoader.add_implicit_resolver(
 def _coerce(value: Any, typ: type, key: str) -> Any:
     if dataclasses.is_dataclass(typ):
         return _build(typ, value, key)
+    if typing.get_origin(typ) is list:
+        (item,) = typing.get_args(typ)
+        if not isinstance(value, list):
+            raise ParamsError(f"{key}: expected a list of {item.__name__}, found {value!r} ({type(value).__name__})")
+        return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
     ok = {
         bool: lambda v: isinstance(v, bool),
         int: lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -147,6 +159,8 @@ def _validate(value: Any, meta: dict, key: str) -> None:
         fail("one of " + ", ".join(repr(c) for c in meta["choices"]))
     if meta.get("pattern") is not None and not re.fullmatch(meta["pattern"], value):
         fail(f"a value matching {meta['pattern']!r}")
+    if meta.get("pair") and (len(value) != 2 or value[0] == value[1] or min(value) < 0):
+        fail("two different class ids >= 0")
     for op, holds, word in (
         ("gt", lambda a, b: a > b, ">"),
         ("ge", lambda a, b: a >= b, ">="),
@@ -181,8 +195,6 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
 
 
 def _resolved_types(cls: type) -> dict[str, type]:
-    import typing
-
     return typing.get_type_hints(cls)
 
 

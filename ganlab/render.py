@@ -15,12 +15,17 @@ from PIL import Image  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
+from ganlab.interpolation import alphas, interpolate_classes, resolve_class  # noqa: E402
 from ganlab.io import atomic_path  # noqa: E402
+from ganlab.metrics.fid import FrechetReference, load_statistics  # noqa: E402
 from ganlab.metrics.protocol import count_words, describe  # noqa: E402
-from ganlab.metrics.select import best_of  # noqa: E402
+from ganlab.metrics.reference import floor_fid, load_features  # noqa: E402
+from ganlab.metrics.select import best_of, read_fid_csv  # noqa: E402
 from ganlab.sampling import generate  # noqa: E402
+from ganlab.training.checkpoints import list_snapshots, load_generator  # noqa: E402
 
 SCALE = 4  # 32-pixel samples are too small to judge at 1:1
+PROGRESS_ROWS = 12
 
 
 def grid_image(images: Tensor, *, nrow: int, scale: int = SCALE) -> Image.Image:
@@ -41,20 +46,62 @@ def sample_grid(generator: nn.Module, *, n: int = 64, seed: int, class_id: int |
     return grid_image(images, nrow=math.ceil(math.sqrt(n)))
 
 
-def class_grid_figure(generator: nn.Module, classes: list[str], *, per_class: int = 10, seed: int) -> plt.Figure:
-    """One row per class, labelled with its name."""
-    labels = torch.arange(len(classes)).repeat_interleave(per_class)
-    images = generate(generator, n=len(labels), batch_size=len(labels), seed=seed, device=torch.device("cpu"), labels=labels)
-    grid = grid_image(images, nrow=per_class, scale=2)
-    fig, ax = plt.subplots(figsize=(grid.width / 100 + 1.6, grid.height / 100 + 0.2), dpi=100)
+def labelled_grid_figure(
+    images: Tensor, *, ncol: int, row_labels: list[str] | None = None, col_labels: list[str] | None = None
+) -> plt.Figure:
+    """A grid of uint8 images (row-major, `ncol` per row) with optional row and column labels."""
+    grid = grid_image(images, nrow=ncol, scale=2)
+    nrows = math.ceil(len(images) / ncol)
+    fig, ax = plt.subplots(figsize=(grid.width / 100 + 1.6, grid.height / 100 + 0.5), dpi=100)
     ax.imshow(grid, interpolation="nearest")
-    row_height = grid.height / len(classes)
-    ax.set_yticks([row_height * (i + 0.5) for i in range(len(classes))], classes)
-    ax.set_xticks([])
+    ax.set_yticks([grid.height / nrows * (i + 0.5) for i in range(nrows)] if row_labels else [], row_labels or [])
+    ax.set_xticks([grid.width / ncol * (j + 0.5) for j in range(ncol)] if col_labels else [], col_labels or [])
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)
     fig.tight_layout()
     return fig
+
+
+def class_grid_figure(generator: nn.Module, classes: list[str], *, per_class: int = 10, seed: int) -> plt.Figure:
+    """One row per class, labelled with its name."""
+    labels = torch.arange(len(classes)).repeat_interleave(per_class)
+    images = generate(generator, n=len(labels), batch_size=len(labels), seed=seed, device=torch.device("cpu"), labels=labels)
+    return labelled_grid_figure(images, ncol=per_class, row_labels=classes)
+
+
+def progress_iterations(iterations: list[int], *, best: int, rows: int = PROGRESS_ROWS) -> list[int]:
+    """At most `rows` checkpoints spread evenly over training, always with the first, the best
+    and the last."""
+    iterations = sorted(iterations)
+    if len(iterations) <= rows:
+        return iterations
+    picked = {iterations[round(i * (len(iterations) - 1) / (rows - 1))] for i in range(rows)}
+    if best not in picked:  # swap the best in for the nearest pick that is neither end
+        inner = sorted(picked - {iterations[0], iterations[-1]}, key=lambda it: abs(it - best))
+        picked = (picked - {inner[0]}) | {best}
+    return sorted(picked)
+
+
+def progress_figure(checkpoints: list[Path], *, best: int, seed: int, per_row: int = 10) -> plt.Figure:
+    """The same latents (and, when conditional, one image per class) drawn at each chosen
+    checkpoint, one row per checkpoint labelled with its iteration."""
+    by_iteration = {int(p.stem.split("_")[1]): p for p in checkpoints}
+    chosen = progress_iterations(list(by_iteration), best=best)
+    rows = []
+    for it in chosen:
+        generator, _ = load_generator(by_iteration[it])
+        rows.append(generate(generator, n=per_row, batch_size=per_row, seed=seed, device=torch.device("cpu")))
+    labels = [f"{it} (best)" if it == best else str(it) for it in chosen]
+    return labelled_grid_figure(torch.cat(rows), ncol=per_row, row_labels=labels)
+
+
+def interpolation_figure(images: Tensor, *, steps: int, names: tuple[str, str]) -> plt.Figure:
+    """Rows of `interpolate_classes` output, columns labelled by α, the ends by class name."""
+    cols = [f"{a:.2f}" for a in alphas(steps)]
+    cols[0], cols[-1] = f"{names[0]}\nα=1", f"{names[1]}\nα=0"
+    return labelled_grid_figure(images, ncol=steps, col_labels=cols)
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -104,3 +151,44 @@ def save_figure(fig: plt.Figure, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+def render_plots(
+    *,
+    best: dict[str, Path],
+    checkpoints: dict[str, Path],
+    fid_csvs: dict[str, Path],
+    logs: dict[str, Path],
+    reference_stats: Path,
+    train_features: Path,
+    out: Path,
+    seed: int,
+    interpolate: list[int],
+) -> list[Path]:
+    """Everything the render stage writes into `out`: per model an 8×8 grid of its best
+    checkpoint and a progress grid; for conditional models a class grid and a class
+    interpolation; the loss curves; the FID curves with the real-data floor."""
+    out = Path(out)
+    written = []
+
+    def save(thing, name: str) -> None:
+        (save_png if isinstance(thing, Image.Image) else save_figure)(thing, out / name)
+        written.append(out / name)
+
+    for model, checkpoint in best.items():
+        generator, meta = load_generator(checkpoint)
+        save(sample_grid(generator, n=64, seed=seed), f"{model}_samples.png")
+        save(progress_figure(list_snapshots(checkpoints[model]), best=meta["iteration"], seed=seed), f"{model}_progress.png")
+        if generator.num_classes:
+            classes = list(meta["classes"])
+            save(class_grid_figure(generator, classes, seed=seed), f"{model}_classes.png")
+            a, b = (resolve_class(c, classes, what="render.interpolate") for c in interpolate)
+            images = interpolate_classes(generator, a=a, b=b, steps=8, rows=4, seed=seed)
+            save(interpolation_figure(images, steps=8, names=(classes[a], classes[b])), f"{model}_interpolation.png")
+    for model, log_csv in logs.items():
+        save(loss_figure(model, log_csv), f"{model}_loss.png")
+    stats = load_statistics(reference_stats)
+    n_curve = max(r["n_samples"] for path in fid_csvs.values() for r in read_fid_csv(path))
+    floor, _ = floor_fid(load_features(train_features)[0], FrechetReference(stats["mu"], stats["sigma"]), n=n_curve)
+    save(fid_figure(fid_csvs, reference_size=int(stats["size"]), floor=floor), "fid.png")
+    return written

@@ -1,6 +1,10 @@
-"""Draw a grid from the best generator:
+"""Draw from the best generator:
 
     python -m ganlab.sample --model sagan --n 64 --out grid.png [--class-id 3] [--seed 0]
+    python -m ganlab.sample --model sagan --interpolate Sneaker "Ankle boot" --steps 8 --out interp.png [--rows 4]
+
+`--interpolate A B` mixes the class embeddings of A and B (ids or names): each row keeps one z,
+each column is one α from 1 (class A) to 0 (class B).
 """
 
 from __future__ import annotations
@@ -10,16 +14,21 @@ import sys
 from pathlib import Path
 
 from ganlab.errors import GanlabError
-from ganlab.render import sample_grid, save_png
+from ganlab.interpolation import interpolate_classes, resolve_class
+from ganlab.render import interpolation_figure, sample_grid, save_figure, save_png
 from ganlab.training.checkpoints import load_generator
 
 
-def sample(*, model: str, n: int, out: str | Path, class_id: int | None, seed: int, best_dir: str | Path) -> Path:
+def _best_generator(model: str, best_dir: str | Path):
     path = Path(best_dir) / f"{model}.pt"
     if not path.is_file():
         available = sorted(p.stem for p in Path(best_dir).glob("*.pt"))
         raise GanlabError(f"{path}: no best {model} generator (have: {available or 'none'}); run `dvc repro` first")
-    generator, meta = load_generator(path)
+    return load_generator(path)
+
+
+def sample(*, model: str, n: int, out: str | Path, class_id: int | None, seed: int, best_dir: str | Path) -> Path:
+    generator, meta = _best_generator(model, best_dir)
     if class_id is not None:
         classes = meta.get("classes", [])
         if not generator.num_classes:
@@ -33,17 +42,37 @@ def sample(*, model: str, n: int, out: str | Path, class_id: int | None, seed: i
     return Path(out)
 
 
+def interpolate(
+    *, model: str, a: str, b: str, steps: int, rows: int, out: str | Path, seed: int, best_dir: str | Path
+) -> Path:
+    generator, meta = _best_generator(model, best_dir)
+    if not generator.num_classes:
+        raise GanlabError(f"--interpolate: {model} is unconditional; it has no class embedding to interpolate")
+    classes = list(meta["classes"])
+    ia, ib = resolve_class(a, classes, what="--interpolate A"), resolve_class(b, classes, what="--interpolate B")
+    images = interpolate_classes(generator, a=ia, b=ib, steps=steps, rows=rows, seed=seed)
+    save_figure(interpolation_figure(images, steps=steps, names=(classes[ia], classes[ib])), out)
+    return Path(out)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="dcgan or sagan")
     parser.add_argument("--n", type=int, default=64)
     parser.add_argument("--out", required=True)
     parser.add_argument("--class-id", type=int, default=None)
+    parser.add_argument("--interpolate", nargs=2, metavar=("A", "B"), help="two classes, by id or name")
+    parser.add_argument("--steps", type=int, default=8, help="columns of an interpolation, ends included")
+    parser.add_argument("--rows", type=int, default=4, help="rows of an interpolation, one z each")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--best-dir", default="models/best", help="where `dvc repro` put the best generators")
     args = parser.parse_args(argv)
+    common = dict(model=args.model, out=args.out, seed=args.seed, best_dir=args.best_dir)
     try:
-        out = sample(model=args.model, n=args.n, out=args.out, class_id=args.class_id, seed=args.seed, best_dir=args.best_dir)
+        if args.interpolate:
+            out = interpolate(a=args.interpolate[0], b=args.interpolate[1], steps=args.steps, rows=args.rows, **common)
+        else:
+            out = sample(n=args.n, class_id=args.class_id, **common)
     except GanlabError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

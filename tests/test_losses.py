@@ -42,3 +42,21 @@ def test_gradient_penalty_by_hand():
     real, fake = torch.randn(4, 2, 1, 1), torch.randn(4, 2, 1, 1)
     alpha = torch.rand(4, 1, 1, 1)
     assert gradient_penalty(critic, real, fake, None, alpha).item() == pytest.approx(16.0)
+
+
+def test_lsgan_by_hand():
+    # D: ½·mean((2-1)², (-0.5-1)²) + ½·mean(0.5², (-3)²) = ½·1.625 + ½·4.625
+    assert LOSSES["lsgan"].d_loss(REAL, FAKE).item() == pytest.approx(0.5 * 1.625 + 0.5 * 4.625)
+    # G: ½·mean((0.5-1)², (-3-1)²) = ½·8.125
+    assert LOSSES["lsgan"].g_loss(FAKE).item() == pytest.approx(0.5 * 8.125)
+
+
+def test_lsgan_gradients_push_towards_the_targets():
+    real, fake = REAL.clone().requires_grad_(True), FAKE.clone().requires_grad_(True)
+    LOSSES["lsgan"].d_loss(real, fake).backward()
+    # dL/dD(x) = (D(x) - 1)/N on real, D(G(z))/N on fake: descent moves real to 1, fake to 0.
+    torch.testing.assert_close(real.grad, (REAL - 1) / 2)
+    torch.testing.assert_close(fake.grad, FAKE / 2)
+    fake_g = FAKE.clone().requires_grad_(True)
+    LOSSES["lsgan"].g_loss(fake_g).backward()
+    torch.testing.assert_close(fake_g.grad, (FAKE - 1) / 2)

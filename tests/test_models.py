@@ -85,3 +85,32 @@ def test_attention_identity_at_init_and_rows_sum_to_one():
 
 def test_model_registry_config_classes():
     assert MODELS["dcgan"].config is DCGANConfig and MODELS["sagan"].config is SAGANConfig
+
+
+@pytest.mark.parametrize("upsample", ["deconv", "upconv"])
+def test_dcgan_upsampling_variants(upsample):
+    cfg = _cfg("dcgan", upsample=upsample)
+    G = build_generator("dcgan", cfg, num_classes=10)
+    x = G(torch.randn(3, cfg.z_dim))
+    assert x.shape == (3, 3, 32, 32)
+    transposed = [m for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
+    # upconv keeps only the 1×1 -> 4×4 projection as a transposed conv; the ×2 steps are
+    # nearest upsampling followed by a 3×3 conv.
+    assert len(transposed) == (4 if upsample == "deconv" else 1)
+    assert sum(isinstance(m, nn.Upsample) for m in G.modules()) == (0 if upsample == "deconv" else 3)
+    x.mean().backward()
+    assert all(p.grad is not None for p in G.parameters())
+
+
+def test_dcgan_spectral_norm_discriminator_drops_batchnorm():
+    cfg = _cfg("dcgan", spectral_norm=True)
+    D = build_discriminator("dcgan", cfg, num_classes=10)
+    convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 4 and all(torch.nn.utils.parametrize.is_parametrized(c, "weight") for c in convs)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in D.modules())
+    plain = build_discriminator("dcgan", _cfg("dcgan"), num_classes=10)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in plain.modules()) == 2
+    out = D(torch.randn(4, 3, 32, 32))
+    assert out.shape == (4,)
+    out.sum().backward()
+    assert all(p.grad is not None for p in D.parameters())

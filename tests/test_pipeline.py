@@ -76,6 +76,7 @@ def test_repro_produces_every_output(repo):
         "metrics/dcgan/train_log.csv", "metrics/sagan/fid.csv", "metrics/sagan/fid_cache.json", "metrics/best.json",
         "models/best/dcgan.pt", "models/best/sagan.pt", "plots/dcgan_samples.png", "plots/sagan_samples.png",
         "plots/sagan_classes.png", "plots/fid.png", "plots/dcgan_loss.png", "plots/sagan_loss.png",
+        "plots/sagan_interpolation.png", "plots/dcgan_progress.png", "plots/sagan_progress.png",
     ]:  # fmt: skip
         assert (repo / path).is_file(), path
     best = json.loads((repo / "metrics/best.json").read_text())

@@ -1,10 +1,11 @@
 import pytest
+import torch
 from PIL import Image
 
 from ganlab.config import parse_params, to_dict
 from ganlab.errors import GanlabError
 from ganlab.models import build_generator
-from ganlab.sample import main, sample
+from ganlab.sample import interpolate, main, sample
 from ganlab.training.checkpoints import save_snapshot
 from tests.conftest import CIFAR_CLASSES, tiny_params
 
@@ -37,4 +38,37 @@ def test_sample_errors(best_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["--model", "sagan", "--out", str(tmp_path / "x.png"), "--best-dir", str(tmp_path / "none")])
     assert e.value.code == 2 and "run `dvc repro` first" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_interpolation_endpoints_are_the_two_classes(best_dir):
+    from ganlab.interpolation import interpolate_classes
+    from ganlab.sampling import to_uint8
+    from ganlab.training.checkpoints import load_generator
+
+    G, _ = load_generator(best_dir / "sagan.pt")
+    images = interpolate_classes(G, a=3, b=5, steps=5, rows=2, seed=7).view(2, 5, 3, 32, 32)
+    z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(7))
+    with torch.inference_mode():
+        class_a, class_b = (to_uint8(G(z, torch.full((2,), c))) for c in (3, 5))
+    assert torch.equal(images[:, 0], class_a) and torch.equal(images[:, -1], class_b)
+    assert not torch.equal(images[:, 2], class_a)  # the middle is neither end
+
+
+def test_interpolate_command_and_its_errors(best_dir, tmp_path, capsys):
+    out = tmp_path / "interp.png"
+    main(["--model", "sagan", "--interpolate", "cat", "9", "--steps", "6", "--rows", "3",
+          "--out", str(out), "--best-dir", str(best_dir)])  # fmt: skip
+    assert Image.open(out).format == "PNG" and "wrote" in capsys.readouterr().out
+    kwargs = dict(model="sagan", steps=8, rows=2, out=tmp_path / "x.png", seed=0, best_dir=best_dir)
+    with pytest.raises(GanlabError, match=r"--interpolate A: unknown class 'kitten'; expected an id or a name among 0=airplane"):
+        interpolate(a="kitten", b="dog", **kwargs)
+    with pytest.raises(GanlabError, match=r"--interpolate B: unknown class '10'"):
+        interpolate(a="cat", b="10", **kwargs)
+    with pytest.raises(GanlabError, match=r"two different classes, found 3 twice"):
+        interpolate(a="cat", b="3", **kwargs)
+    with pytest.raises(GanlabError, match=r"--steps 1: expected at least 2"):
+        interpolate(a="cat", b="dog", **{**kwargs, "steps": 1})
+    with pytest.raises(GanlabError, match=r"--interpolate: dcgan is unconditional"):
+        interpolate(a="cat", b="dog", **{**kwargs, "model": "dcgan"})
     assert not (tmp_path / "x.png").exists()

@@ -76,8 +76,17 @@ class SAGANGenerator(nn.Module):
             attention_res=cfg.attention_res,
         )
 
-    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        embedding = self.embed(labels) if self.embed is not None else None
+    def class_embedding(self, labels: Tensor) -> Tensor:
+        """N -> N×128: the shared class embedding that every conditional BN reads."""
+        if self.embed is None:
+            raise ValueError("an unconditional generator has no class embedding")
+        return self.embed(labels)
+
+    def forward(self, z: Tensor, labels: Tensor | None = None, *, embedding: Tensor | None = None) -> Tensor:
+        """z (N×z_dim) and either class labels (N) or class embeddings (N×128) directly, e.g.
+        a mix of two classes' embeddings."""
+        if embedding is None and self.embed is not None:
+            embedding = self.class_embedding(labels)
         h = self.linear(z).view(-1, self.g_ch, 4, 4)
         for i, block in enumerate(self.blocks):
             h = block(h, embedding)
