@@ -1,9 +1,12 @@
 """FID speed: our in-memory pipeline vs pytorch-fid's CLI path on PNG folders, same N images.
 
-    python bench/fid_speed.py [--n 500] [--batch-size 50] [--device auto] [--contiguous]
+    python bench/fid_speed.py [--n 500] [--batch-size 50] [--device auto] [--data data/prepared/test.pt]
 
-Prints images/s of both feature pipelines, the time of both Fréchet distances (on the same
-2048-d statistics) and both FID values. Uses data/prepared/test.pt when it exists, else noise.
+Ours: uint8 tensors in memory, pytorch-fid's network with BatchNorm folded into the convs, NHWC
+(ganlab.metrics.fid.InceptionFeatures). pytorch-fid's CLI path: its unmodified network, NCHW,
+reading the same images as PNG files (`compute_statistics_of_path`). Prints images/s of both,
+their ratio, the time of both Fréchet distances, and both FID values with their difference.
+Uses the --data split when it exists (real images), else noise.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from PIL import Image
 from pytorch_fid import fid_score
 
 from ganlab.data import load_split
-from ganlab.metrics.fid import DIMS, FrechetReference, InceptionFeatures, statistics
+from ganlab.metrics.fid import DIMS, FrechetReference, InceptionFeatures, load_inception, statistics
 from ganlab.sampling import resolve_device
 
 
@@ -33,12 +36,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--contiguous", action="store_true", help="our side in NCHW instead of NHWC")
+    parser.add_argument("--data", default="data/prepared/test.pt")
     args = parser.parse_args()
     device = resolve_device(args.device)
     torch.manual_seed(0)
 
-    test = Path("data/prepared/test.pt")
+    test = Path(args.data)
     if test.exists():
         real = load_split(test).images[: args.n]
     else:
@@ -48,8 +51,6 @@ def main() -> None:
     print(f"device {device}, torch threads {torch.get_num_threads()}, N={len(real)} per side, batch {args.batch_size}")
 
     inception = InceptionFeatures(device=device)
-    if args.contiguous:
-        inception.model = inception.model.to(memory_format=torch.contiguous_format)
     inception.of_images(real[: args.batch_size], batch_size=args.batch_size)  # warm-up
     (feat_real, feat_fake), t_ours = timed(
         lambda: [inception.of_images(x, batch_size=args.batch_size) for x in (real, fake)]
@@ -63,7 +64,9 @@ def main() -> None:
             for i, im in enumerate(images):
                 Image.fromarray(im.permute(1, 2, 0).numpy()).save(folder / f"{i:05d}.png")
             dirs.append(str(folder))
-        model = InceptionFeatures(device=device).model.to(memory_format=torch.contiguous_format)  # as pytorch-fid
+        model = load_inception(device)  # pytorch-fid's network as its CLI builds it
+        with torch.no_grad():
+            model(torch.rand(args.batch_size, 3, 32, 32, device=device))  # warm-up, as for ours
         (cli_real, cli_fake), t_cli = timed(
             lambda: [
                 fid_score.compute_statistics_of_path(d, model, args.batch_size, DIMS, device, num_workers=0)

@@ -30,8 +30,9 @@ done
   --train $data/train.pt --stats $data/test_stats.npz --test-features $data/test_features.npz \
   --train-features $data/train_features.npz
 for run in fp32_s0 bf16_s0 fp32_s1; do
-  # The same FID seed (0) for every run, whatever its training seed.
+  # The same FID seed (0) for every run, whatever its training seed; the final checkpoint only.
   sed 's/^seed: 1$/seed: 0/' $out/$run.yaml > $out/$run.fid.yaml
-  python stages/fid.py --params $out/$run.fid.yaml --checkpoints $out/$run/checkpoints \
+  mkdir -p $out/$run/final && ln -f $out/$run/checkpoints/iter_003000.pt $out/$run/final/
+  python stages/fid.py --params $out/$run.fid.yaml --checkpoints $out/$run/final \
     --reference $data/test_stats.npz --out $out/$run/fid.csv --cache $out/$run/fid_cache.json
 done
