@@ -15,7 +15,7 @@ from ganlab.io import load_checkpoint
 from ganlab.losses import LOSSES, Loss
 from ganlab.sampling import resolve_device
 from ganlab.training.checkpoints import load_generator
-from ganlab.training.loop import build_state, train
+from ganlab.training.loop import build_state, train, with_standing_stats
 from tests.conftest import REPO, tiny_params
 
 
@@ -153,3 +153,36 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(prepared, tmp_path
     folder = tmp_path / "run/models/checkpoints"
     assert [p.name for p in sorted(folder.iterdir())] == ["iter_000002.pt", "iter_000004.pt"]
     assert load_checkpoint(tmp_path / "run/models/last.pt")["iteration"] == 4
+
+
+def test_standing_stats_measure_the_generators_own_activations():
+    params = parse_params(tiny_params())
+    G = build_state("dcgan", params.dcgan, num_classes=10, seed=0, device=resolve_device("cpu")).generator.eval()
+    first_bn = G.net[1]
+    with torch.no_grad():
+        first_bn.running_mean.fill_(100.0)  # stale statistics, as copied from another network
+    inputs = []
+    snapshot_bn_input = lambda m, args: inputs.append(args[0].detach())  # noqa: E731
+    snapshot = with_standing_stats(G, seed=3, batches=4, batch_size=8)
+    assert torch.equal(G.net[1].running_mean, torch.full_like(G.net[1].running_mean, 100.0))  # G untouched
+    # Re-run the same draws through a copy to see what the first BN received.
+    probe = with_standing_stats(G, seed=3, batches=0)
+    probe.net[1].train().register_forward_pre_hook(snapshot_bn_input)
+    rng = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for _ in range(4):
+            probe(torch.randn(8, G.z_dim, generator=rng))
+    expected = torch.cat(inputs).float().mean(dim=(0, 2, 3))
+    torch.testing.assert_close(snapshot.net[1].running_mean, expected, rtol=1e-5, atol=1e-6)
+    assert not snapshot.training
+
+
+def test_ema_snapshot_has_its_own_batchnorm_statistics(prepared, tmp_path):
+    _train(tmp_path, iterations=4, ckpt_every=4)
+    snap = load_checkpoint(tmp_path / "run/models/checkpoints/iter_000004.pt")["generator"]
+    ema = load_checkpoint(tmp_path / "run/models/last.pt")["generator_ema"]
+    for key in snap:
+        if "running_" in key:
+            assert not torch.equal(snap[key], ema[key]), key  # re-measured, not G's copied ones
+        elif "num_batches_tracked" not in key:
+            assert torch.equal(snap[key], ema[key]), key  # the averaged weights themselves

@@ -78,9 +78,10 @@ class TrainState:
         return self.generator_ema if self.generator_ema is not None else self.generator
 
 
-# NHWC on every device. On CUDA it is what cuDNN's tensor-core kernels want. On this project's
-# CPU (2-core AVX-512 EPYC, batch 64, bench/train_speed.py) it measured faster too:
-# dcgan fp32 5.1 -> 5.5 it/s, sagan (width 64) fp32 0.86 -> 1.00 it/s, and bf16 gains as well.
+# NHWC on every device. On CUDA it is what cuDNN's tensor-core kernels want. On CPU it measured
+# faster too (batch 64, bench/train_speed.py vs --nchw): on a 2-core Xeon with AMX, dcgan fp32
+# 7.26 -> 8.07 it/s and bf16 11.10 -> 13.13 it/s; on a 2-core AVX-512 EPYC (issue 8's trial),
+# dcgan fp32 5.1 -> 5.5 it/s and sagan at width 64 0.86 -> 1.00 it/s.
 MEMORY_FORMAT = torch.channels_last
 
 
@@ -110,6 +111,31 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
     # Buffers (BN running stats, spectral-norm vectors) are copied, not averaged.
     for b_ema, b in zip(ema.buffers(), model.buffers()):
         b_ema.copy_(b)
+
+
+@torch.no_grad()
+def with_standing_stats(generator: nn.Module, *, seed: int, batches: int = 16, batch_size: int = 64) -> nn.Module:
+    """A copy of `generator` whose BatchNorm statistics are measured on its own activations.
+
+    The EMA generator averages G's weights but copies G's running statistics, which describe the
+    current G's activations, not the averaged weights' ones. Early in a run, when the average
+    still leans on older weights, that mismatch alone turns samples into striped noise (seen on
+    Fashion-MNIST at iteration 1500 with ema 0.9999). BigGAN's remedy, "standing statistics":
+    run the averaged generator on fresh latents and take the exact mean of the batch statistics.
+    Its own seeded draws leave the training RNG, and so resume, untouched.
+    """
+    snapshot = copy.deepcopy(generator).eval()
+    device = next(snapshot.parameters()).device
+    norms = [m for m in snapshot.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the batches below
+        bn.train()
+    rng = torch.Generator(device=device).manual_seed(seed)
+    for _ in range(batches):
+        z = torch.randn(batch_size, snapshot.z_dim, generator=rng, device=device)
+        snapshot(z, random_labels(batch_size, snapshot.num_classes, generator=rng, device=device))
+    return snapshot.eval()
 
 
 class TrainLog:
@@ -309,9 +335,12 @@ def train(
             if not (_all_finite(state.generator) and _all_finite(state.discriminator)):
                 raise GanlabError(f"{name}: non-finite weights at iteration {it}; training stopped")
             # Snapshot first: a kill between the two writes only repeats work on resume.
+            sampling_generator = state.sampling_generator
+            if state.generator_ema is not None:
+                sampling_generator = with_standing_stats(sampling_generator, seed=seed + it)
             save_snapshot(
                 snapshot_path(out_dir / "checkpoints", it),
-                generator=state.sampling_generator,
+                generator=sampling_generator,
                 config=config,
                 iteration=it,
                 classes=split.classes,

@@ -1,0 +1,36 @@
+"""Write the params of one study run: params.yaml on CPU and real Fashion-MNIST (Debian's files),
+with dotted overrides whose values are read as YAML.
+
+    python docs/studies/variant.py OUT.yaml dcgan.iterations=3000 dcgan.precision=bf16 seed=1
+
+The result is checked by ganlab's strict loader before it is written.
+"""
+
+import sys
+from pathlib import Path
+
+import yaml
+
+from ganlab.config import parse_params
+
+
+def main(out: str, *overrides: str) -> None:
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    params["device"] = "cpu"
+    params["data"].update(dataset="fashion_mnist", source="/usr/share/datasets/fashion-mnist")
+    for item in overrides:
+        key, _, value = item.partition("=")
+        *sections, name = key.split(".")
+        target = params
+        for section in sections:
+            target = target[section]
+        if name not in target:
+            sys.exit(f"error: {key}: no such key in params.yaml")
+        target[name] = yaml.safe_load(value)
+    parse_params(params)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
