@@ -80,7 +80,9 @@ def main() -> None:
 
     mu_r, sigma_r = statistics(feat_real)
     mu_f, sigma_f = statistics(feat_fake)
-    (frechet, ours_fid), t_ours_fd = timed(lambda: (lambda f: (f, f.distance(mu_f, sigma_f)))(FrechetReference(mu_r, sigma_r)))
+    (frechet, ours_fid), t_ours_fd = timed(
+        lambda: (lambda f: (f, f.distance(mu_f, sigma_f)))(FrechetReference(mu_r, sigma_r))
+    )
     _, t_ours_fd_again = timed(frechet.distance, mu_f, sigma_f)
     cli_fid, t_cli_fd = timed(fid_score.calculate_frechet_distance, *cli_fake, *cli_real)
     print(f"frechet   ours {t_ours_fd:6.2f} s first, {t_ours_fd_again:6.2f} s per further checkpoint"

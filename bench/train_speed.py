@@ -76,12 +76,15 @@ def main() -> None:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     if args.nchw:
         loop.MEMORY_FORMAT = torch.contiguous_format
-    name_dev = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    name_dev = (
+        torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    )
     peaks = {p: gemm_peak(device, d, size=8192 if device.type == "cuda" else 2048) for p, d in DTYPES.items()}
     print(f"device: {device} ({name_dev}), torch {torch.__version__}, batch {args.batch_size}, "
           f"memory format {'NCHW' if args.nchw else 'channels_last'}")  # fmt: skip
     print("GEMM peak: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in peaks.items()))
-    print(f"{'model':<6} {'g_ch':>4} {'d_ch':>4} {'variant':<13} {'it/s':>7} {'GFLOP/it':>9} {'GFLOP/s':>8} {'of peak':>8}")
+    header = ("model", "g_ch", "d_ch", "variant", "it/s", "GFLOP/it", "GFLOP/s", "of peak")
+    print("{:<6} {:>4} {:>4} {:<13} {:>7} {:>9} {:>8} {:>8}".format(*header))
 
     variants = [("fp32", False), ("bf16", False)] + ([("fp32", True), ("bf16", True)] if args.compile else [])
     for name in args.models:

@@ -67,7 +67,9 @@ def labelled_grid_figure(
 def class_grid_figure(generator: nn.Module, classes: list[str], *, per_class: int = 10, seed: int) -> plt.Figure:
     """One row per class, labelled with its name."""
     labels = torch.arange(len(classes)).repeat_interleave(per_class)
-    images = generate(generator, n=len(labels), batch_size=len(labels), seed=seed, device=torch.device("cpu"), labels=labels)
+    images = generate(
+        generator, n=len(labels), batch_size=len(labels), seed=seed, device=torch.device("cpu"), labels=labels
+    )
     return labelled_grid_figure(images, ncol=per_class, row_labels=classes)
 
 
@@ -126,7 +128,9 @@ def fid_figure(fid_csvs: dict[str, Path], *, reference_size: int, floor: float |
     n = max(n_samples)
     if floor is not None:
         ax.axhline(floor, color="gray", linestyle="--", label=f"real training images ({count_words(n)}): {floor:.1f}")
-    ax.set(xlabel="iteration", ylabel="FID (lower is better)", title=describe(n_samples=n, reference_size=reference_size))
+    ax.set(
+        xlabel="iteration", ylabel="FID (lower is better)", title=describe(n_samples=n, reference_size=reference_size)
+    )
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -178,7 +182,10 @@ def render_plots(
     for model, checkpoint in best.items():
         generator, meta = load_generator(checkpoint)
         save(sample_grid(generator, n=64, seed=seed), f"{model}_samples.png")
-        save(progress_figure(list_snapshots(checkpoints[model]), best=meta["iteration"], seed=seed), f"{model}_progress.png")
+        save(
+            progress_figure(list_snapshots(checkpoints[model]), best=meta["iteration"], seed=seed),
+            f"{model}_progress.png",
+        )
         if generator.num_classes:
             classes = list(meta["classes"])
             save(class_grid_figure(generator, classes, seed=seed), f"{model}_classes.png")

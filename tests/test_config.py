@@ -73,7 +73,12 @@ def test_bad_values_are_rejected_naming_the_key(key, value, message):
 
 def test_int_is_accepted_for_float_and_exponent_without_dot_parses(tmp_path):
     # `dvc exp run -S sagan.lr_d=4e-4` may write `4e-4`, which YAML 1.1 reads as a string.
-    text = (REPO / "params.yaml").read_text().replace("lr_d: 4.0e-4", "lr_d: 4e-4").replace("gp_weight: 0.0", "gp_weight: 0", 1)
+    text = (
+        (REPO / "params.yaml")
+        .read_text()
+        .replace("lr_d: 4.0e-4", "lr_d: 4e-4")
+        .replace("gp_weight: 0.0", "gp_weight: 0", 1)
+    )
     path = tmp_path / "params.yaml"
     path.write_text(text)
     params = load_params(path)

@@ -11,6 +11,7 @@ from pytorch_fid import fid_score
 
 from ganlab.config import FIDConfig, parse_params
 from ganlab.errors import GanlabError
+from ganlab.io import file_digest
 from ganlab.metrics import evaluate
 from ganlab.metrics.evaluate import evaluate_checkpoints
 from ganlab.metrics.fid import (
@@ -24,7 +25,6 @@ from ganlab.metrics.fid import (
     statistics,
     weights_path,
 )
-from ganlab.io import file_digest
 from ganlab.metrics.reference import compute_reference, load_features
 from ganlab.metrics.select import select_best
 from ganlab.models import build_generator
@@ -82,7 +82,9 @@ def test_features_are_deterministic_and_never_autocast(image_sets, features):
 
 def test_exact_fp32_turns_tf32_and_autotuning_off_on_cuda_and_restores_them():
     flags = lambda: (  # noqa: E731
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cudnn.benchmark,
     )
     before = flags()
     try:
@@ -127,7 +129,9 @@ def test_select_picks_minimum_ties_to_earliest_and_states_the_protocol(tmp_path,
         csv = tmp_path / f"{model}.csv"
         csv.write_text("iteration,fid,n_samples,seconds\n" + "".join(f"{i},{f},10,1\n" for i, f in rows))
         inputs[model] = (csv, folder)
-    best = select_best(inputs, reference_stats=reference, seed=3, metrics_out=tmp_path / "best.json", best_dir=tmp_path / "best")
+    best = select_best(
+        inputs, reference_stats=reference, seed=3, metrics_out=tmp_path / "best.json", best_dir=tmp_path / "best"
+    )
     assert best["dcgan"] == {"iteration": 2, "fid": 40.0, "precision": "fp32"}
     assert best["sagan"] == {"iteration": 2, "fid": 9.0, "precision": "fp32"}
     protocol = best["protocol"]

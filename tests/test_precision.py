@@ -101,7 +101,9 @@ def test_changed_precision_starts_fresh(prepared, tmp_path, capsys):
     _train(tmp_path, iterations=2)
     _train(tmp_path, iterations=4, precision="bf16")
     assert "sagan.precision: 'fp32' -> 'bf16'" in capsys.readouterr().out
-    assert load_checkpoint(tmp_path / "run/models/checkpoints/iter_000002.pt")["config"]["params"]["precision"] == "bf16"
+    assert (
+        load_checkpoint(tmp_path / "run/models/checkpoints/iter_000002.pt")["config"]["params"]["precision"] == "bf16"
+    )
 
 
 def test_linear_lr_decay_schedule(prepared, tmp_path):

@@ -23,11 +23,7 @@ def _unbiased_mmd2(x, y):
     k = lambda a, b: (a @ b.T / d + 1.0) ** 3  # noqa: E731
     m, n = len(x), len(y)
     kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
-    return (
-        (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
-        + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
-        - 2.0 * kxy.mean()
-    )
+    return (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2.0 * kxy.mean()
 
 
 def test_kid_matches_the_unbiased_mmd_formula():
@@ -133,7 +129,9 @@ def test_report_is_complete_and_deterministic(scored_setup):
     saved = json.loads((scored_setup / "report.json").read_text())
     assert saved == json.loads(json.dumps(first))
     row = saved["sagan"]
-    assert row["iteration"] == 2 and row["curve_fid"] == 40.0 and row["curve_n_samples"] == 20 and row["curve_seed"] == 0
+    assert (
+        row["iteration"] == 2 and row["curve_fid"] == 40.0 and row["curve_n_samples"] == 20 and row["curve_seed"] == 0
+    )
     assert np.isfinite(row["fid"]) and {"mean", "std", "subset_size"} <= set(row["kid"])
     assert list(row["per_class_fid"]) == ["sneaker", "boot"]
     assert "per_class_fid" not in saved["dcgan"] and np.isfinite(saved["dcgan"]["fid"])  # unconditional

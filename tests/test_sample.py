@@ -61,7 +61,9 @@ def test_interpolate_command_and_its_errors(best_dir, tmp_path, capsys):
           "--out", str(out), "--best-dir", str(best_dir)])  # fmt: skip
     assert Image.open(out).format == "PNG" and "wrote" in capsys.readouterr().out
     kwargs = dict(model="sagan", steps=8, rows=2, out=tmp_path / "x.png", seed=0, best_dir=best_dir)
-    with pytest.raises(GanlabError, match=r"--interpolate A: unknown class 'kitten'; expected an id or a name among 0=airplane"):
+    with pytest.raises(
+        GanlabError, match=r"--interpolate A: unknown class 'kitten'; expected an id or a name among 0=airplane"
+    ):
         interpolate(a="kitten", b="dog", **kwargs)
     with pytest.raises(GanlabError, match=r"--interpolate B: unknown class '10'"):
         interpolate(a="cat", b="10", **kwargs)

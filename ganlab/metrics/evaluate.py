@@ -32,9 +32,7 @@ FID_COLUMNS = ("iteration", "fid", "n_samples", "seconds")
 
 def _cache_key(checkpoint: Path, cfg: FIDConfig, seed: int, reference_sha: str) -> str:
     settings = json.dumps({**asdict(cfg), "seed": seed}, sort_keys=True)
-    return "|".join(
-        [file_digest(checkpoint, "sha256"), hashlib.sha256(settings.encode()).hexdigest(), reference_sha]
-    )
+    return "|".join([file_digest(checkpoint, "sha256"), hashlib.sha256(settings.encode()).hexdigest(), reference_sha])
 
 
 def _load_cache(path: Path) -> dict:
@@ -125,7 +123,9 @@ def evaluate_checkpoints(
 def _check_fits(ckpt: Path, meta: dict, ref: dict) -> None:
     shape = list(meta.get("image_shape", []))
     if "image_shape" in ref and shape != ref["image_shape"].tolist():
-        raise FidError(f"{ckpt}: generates images of shape {shape}, the reference set has {ref['image_shape'].tolist()}")
+        raise FidError(
+            f"{ckpt}: generates images of shape {shape}, the reference set has {ref['image_shape'].tolist()}"
+        )
     if "num_classes" in ref and meta["num_classes"] not in (0, int(ref["num_classes"])):
         raise FidError(
             f"{ckpt}: conditioned on {meta['num_classes']} classes, the reference set has {int(ref['num_classes'])}"

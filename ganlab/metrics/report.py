@@ -49,7 +49,11 @@ def kid(features_1: np.ndarray, features_2: np.ndarray) -> dict:
 
 
 def per_class_fid(
-    gen_features: np.ndarray, gen_labels: np.ndarray, ref_features: np.ndarray, ref_labels: np.ndarray, classes: list[str]
+    gen_features: np.ndarray,
+    gen_labels: np.ndarray,
+    ref_features: np.ndarray,
+    ref_labels: np.ndarray,
+    classes: list[str],
 ) -> dict[str, float]:
     """FID of each class's generated images against that class's reference images."""
     out = {}
@@ -136,7 +140,9 @@ def write_report(
         )
         chosen = curve.get(model, {})
         if chosen.get("iteration") != row["iteration"]:
-            raise GanlabError(f"{checkpoint}: iteration {row['iteration']} is not the one {best_json} chose for {model}")
+            raise GanlabError(
+                f"{checkpoint}: iteration {row['iteration']} is not the one {best_json} chose for {model}"
+            )
         # The biased number the checkpoint was chosen by, beside the re-score.
         row["curve_fid"], row["curve_n_samples"] = chosen["fid"], curve["protocol"]["n_samples"]
         row["curve_seed"] = curve["protocol"]["latent_seed"]

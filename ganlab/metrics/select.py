@@ -34,7 +34,12 @@ def read_fid_csv(fid_csv: str | Path) -> list[dict]:
 
 
 def select_best(
-    inputs: dict[str, tuple[Path, Path]], *, reference_stats: str | Path, seed: int, metrics_out: str | Path, best_dir: str | Path
+    inputs: dict[str, tuple[Path, Path]],
+    *,
+    reference_stats: str | Path,
+    seed: int,
+    metrics_out: str | Path,
+    best_dir: str | Path,
 ) -> dict:
     """`inputs`: model -> (fid.csv, its checkpoints folder). Writes best.json and best/<model>.pt.
 
@@ -56,7 +61,9 @@ def select_best(
         raise GanlabError(f"FID tables mix n_samples {sorted(n_samples)}; re-run the fid stages")
     stats = load_statistics(reference_stats)
     if "size" not in stats:
-        raise GanlabError(f"{reference_stats}: no 'size' array (written by an older ganlab); re-run `dvc repro fid_reference`")
+        raise GanlabError(
+            f"{reference_stats}: no 'size' array (written by an older ganlab); re-run `dvc repro fid_reference`"
+        )
     size = int(stats["size"])
     out = {"protocol": protocol(n_samples=n_samples.pop(), reference_size=size, seed=seed), **best}
     atomic_write_text(json.dumps(out, indent=2) + "\n", metrics_out)

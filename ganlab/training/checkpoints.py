@@ -45,9 +45,7 @@ def resume_mismatch(saved: dict, current: dict) -> list[str]:
         params = cfg.get("params", {})
         keep_iterations = params.get("lr_decay") == "linear"
         out = {k: v for k, v in cfg.items() if k != "params"}
-        out.update(
-            {f"{cfg.get('model')}.{k}": v for k, v in params.items() if k != "iterations" or keep_iterations}
-        )
+        out.update({f"{cfg.get('model')}.{k}": v for k, v in params.items() if k != "iterations" or keep_iterations})
         return out
 
     a, b = flat(saved), flat(current)
