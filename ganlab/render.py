@@ -17,7 +17,7 @@ from torchvision.utils import make_grid  # noqa: E402
 
 from ganlab.interpolation import alphas, interpolate_classes, resolve_class  # noqa: E402
 from ganlab.io import atomic_path  # noqa: E402
-from ganlab.metrics.fid import FrechetReference, load_statistics  # noqa: E402
+from ganlab.metrics.fid import FrechetReference, load_statistics, reference_size  # noqa: E402
 from ganlab.metrics.protocol import count_words, describe  # noqa: E402
 from ganlab.metrics.reference import floor_fid, load_features  # noqa: E402
 from ganlab.metrics.select import best_of, read_fid_csv  # noqa: E402
@@ -117,12 +117,12 @@ def fid_figure(fid_csvs: dict[str, Path], *, reference_size: int, floor: float |
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
     n_samples = set()
     for model, path in fid_csvs.items():
-        rows = _read_csv(path)
-        n_samples |= {int(r["n_samples"]) for r in rows}
-        x, y = [int(r["iteration"]) for r in rows], [float(r["fid"]) for r in rows]
+        rows = read_fid_csv(path)
+        n_samples |= {r["n_samples"] for r in rows}
+        x, y = [r["iteration"] for r in rows], [r["fid"] for r in rows]
         (line,) = ax.plot(x, y, marker="o", markersize=3, label=model)
         best = best_of(rows)
-        bx, by = int(best["iteration"]), float(best["fid"])
+        bx, by = best["iteration"], best["fid"]
         ax.plot(bx, by, marker="*", markersize=14, color=line.get_color(), markeredgecolor="black")
         ax.annotate(f"{by:.1f} @ {bx}", (bx, by), textcoords="offset points", xytext=(6, 8))
     n = max(n_samples)
@@ -197,5 +197,5 @@ def render_plots(
     stats = load_statistics(reference_stats)
     n_curve = max(r["n_samples"] for path in fid_csvs.values() for r in read_fid_csv(path))
     floor, _ = floor_fid(load_features(train_features)[0], FrechetReference(stats["mu"], stats["sigma"]), n=n_curve)
-    save(fid_figure(fid_csvs, reference_size=int(stats["size"]), floor=floor), "fid.png")
+    save(fid_figure(fid_csvs, reference_size=reference_size(stats, reference_stats), floor=floor), "fid.png")
     return written

@@ -22,6 +22,8 @@ from ganlab.metrics.fid import (
     fold_batchnorm,
     frechet_distance,
     load_inception,
+    load_statistics,
+    reference_size,
     statistics,
     weights_path,
 )
@@ -247,3 +249,10 @@ def test_reference_matches_pytorch_fid_save_stats_and_keeps_features(tmp_path):
     train_feats, train_labels = load_features(tmp_path / "train_features.npz")
     # As many as the test set, drawn at random (not the first 12, whose labels are 0..9, 0, 1).
     assert train_feats.shape == (12, 2048) and train_labels.tolist() != test_labels.tolist()
+
+
+def test_stats_without_size_are_named_as_stale(tmp_path, reference):
+    with np.load(reference) as f:
+        np.savez(tmp_path / "old.npz", mu=f["mu"], sigma=f["sigma"])
+    with pytest.raises(FidError, match=r"old.npz: no 'size' array .*re-run `dvc repro fid_reference`"):
+        reference_size(load_statistics(tmp_path / "old.npz"), tmp_path / "old.npz")

@@ -29,7 +29,7 @@ done
 python - <<'PY'
 from pathlib import Path
 
-from ganlab.metrics.fid import FrechetReference, load_statistics
+from ganlab.metrics.fid import FrechetReference, load_statistics, reference_size
 from ganlab.metrics.reference import floor_fid, load_features
 from ganlab.render import fid_figure, save_figure
 
@@ -38,7 +38,7 @@ stats = load_statistics(data / "test_stats.npz")
 floor, _ = floor_fid(load_features(data / "train_features.npz")[0], FrechetReference(stats["mu"], stats["sigma"]), n=2048)
 curves = {"hinge": "hinge", "wasserstein": "wasserstein", "wasserstein + GP 10": "wasserstein_gp"}
 save_figure(
-    fid_figure({label: out / run / "fid.csv" for label, run in curves.items()}, reference_size=int(stats["size"]), floor=floor),
+    fid_figure({label: out / run / "fid.csv" for label, run in curves.items()}, reference_size=reference_size(stats, data / "test_stats.npz"), floor=floor),
     out / "fid.png",
 )
 print(f"floor at 2048: {floor:.2f}; wrote {out / 'fid.png'}")
