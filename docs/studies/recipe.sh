@@ -37,6 +37,7 @@ if [ "$part" = fid ] || [ "$part" = all ]; then
 fi
 [ "$part" = train ] || [ "$part" = fid ] && exit 0
 python - <<'PY'
+import csv
 import json
 from pathlib import Path
 
@@ -46,6 +47,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 
+from ganlab.io import load_checkpoint
 from ganlab.metrics.fid import FrechetReference, InceptionFeatures, load_statistics, statistics
 from ganlab.metrics.reference import floor_fid, load_features
 from ganlab.metrics.select import read_fid_csv
@@ -60,7 +62,7 @@ floor, _ = floor_fid(load_features(data / "train_features.npz")[0], reference, n
 
 # ttur's raw generator at its last iteration, beside the EMA snapshot of the same iteration.
 generator, _ = load_generator(list_snapshots(out / "ttur" / "checkpoints")[-1])
-generator.load_state_dict(torch.load(out / "ttur" / "last.pt", weights_only=False)["generator"])
+generator.load_state_dict(load_checkpoint(out / "ttur" / "last.pt")["generator"])
 features = InceptionFeatures(device=torch.device("cpu")).of_batches(
     generate_batches(generator.eval(), n=2048, batch_size=200, seed=0, device=torch.device("cpu"))
 )
@@ -69,10 +71,8 @@ summary = {"floor_2048": floor, "ttur_raw_generator_fid_2048": reference.distanc
 fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
 labels = {"ttur": "TTUR, n_dis 1, EMA (default)", "sngan": "SNGAN: n_dis 5, lr 2e-4, linear decay"}
 for run, label in labels.items():
-    minutes = {}
-    for row in (out / run / "train_log.csv").read_text().splitlines()[1:]:
-        cells = row.split(",")
-        minutes[int(cells[0])] = float(cells[-1]) / 60
+    with open(out / run / "train_log.csv", newline="") as f:
+        minutes = {int(r["iteration"]): float(r["seconds"]) / 60 for r in csv.DictReader(f)}
     rows = read_fid_csv(out / run / "fid.csv")
     x, y = [minutes[r["iteration"]] for r in rows], [r["fid"] for r in rows]
     ax.plot(x, y, marker="o", label=label)
