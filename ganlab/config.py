@@ -19,24 +19,47 @@ from ganlab.errors import GanlabError
 
 # Names only: importing the registries (ganlab.data.DATASETS, ganlab.losses.LOSSES) here would
 # make every stage's DVC deps include every module. tests/test_config.py keeps them in sync.
-DATASET_NAMES = ("cifar10", "fashion_mnist")
+DATASET_NAMES = ("cifar10", "fashion_mnist", "folder", "emoji")
 LOSS_NAMES = ("bce", "hinge", "wasserstein", "lsgan")
+RESOLUTIONS = (32, 64, 128)
+EMOJI_VENDORS = ("google", "twitter", "apple", "facebook")
+DIFFAUG_POLICIES = ("color", "translation", "cutout")
 
 
 class ParamsError(GanlabError):
     """params.yaml is missing a key, has an unknown one, or holds a bad value."""
 
 
-def _check(*, gt=None, ge=None, lt=None, le=None, choices=None, pattern=None, pair=False):
-    """Field metadata the loader enforces, so each rule sits next to the field it guards."""
-    return field(metadata=dict(gt=gt, ge=ge, lt=lt, le=le, choices=choices, pattern=pattern, pair=pair))
+def _check(*, gt=None, ge=None, lt=None, le=None, choices=None, items=None, pattern=None, pair=False):
+    """Field metadata the loader enforces, so each rule sits next to the field it guards.
+
+    `items`: the value is a list (or a comma-separated string) whose entries must be among them,
+    each at most once."""
+    return field(metadata=dict(gt=gt, ge=ge, lt=lt, le=le, choices=choices, items=items, pattern=pattern, pair=pair))
+
+
+def comma_list(value: str) -> list[str]:
+    """'color, translation' -> ['color', 'translation']; '' -> []."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmojiConfig:
+    vendors: list[str] = _check(items=EMOJI_VENDORS)  # whose artwork: one npm package each
+    label: str = _check(choices=("category", "vendor"))  # what cSAGAN is conditional on
 
 
 @dataclass(frozen=True, kw_only=True)
 class DataConfig:
     dataset: str = _check(choices=DATASET_NAMES)
-    source: str  # "download", or a path to the dataset's official files (folder or archive)
+    # "download", or a path: the official files (folder or archive), an image folder, or the
+    # emoji package tarball(s)
+    source: str
     verify: bool
+    resolution: int = _check(choices=RESOLUTIONS)
+    test_fraction: float = _check(gt=0.0, lt=1.0)  # held out when a source has no test split
+    on_bad: str = _check(choices=("error", "skip"))  # an unreadable image file
+    emoji: EmojiConfig
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +83,11 @@ class GANConfig:
     lr_decay: str = _check(choices=("none", "linear"))  # linear: to 0 at `iterations`, as in SNGAN
     precision: str = _check(choices=("fp32", "bf16"))  # bf16: autocast forwards, fp32 weights
     compile: bool  # torch.compile the generator and discriminator
+    diffaug: str = _check(items=DIFFAUG_POLICIES)  # DiffAugment policies before D, e.g. "color,translation"
+
+    @property
+    def diffaug_policies(self) -> list[str]:
+        return comma_list(self.diffaug)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,7 +101,9 @@ class SAGANConfig(GANConfig):
     # Self-attention needs C/8 query channels, hence at least 8 channels.
     g_ch: int = _check(ge=8)
     d_ch: int = _check(ge=8)
-    attention_res: int = _check(choices=(0, 8, 16))  # 0 = no attention (plain SNGAN)
+    # 0 = no attention (plain SNGAN); otherwise a block size that G and D both have at the
+    # data's resolution (checked when the networks are built)
+    attention_res: int = _check(choices=(0, 8, 16, 32, 64))
     conditional: bool
 
 
@@ -81,6 +111,7 @@ class SAGANConfig(GANConfig):
 class FIDConfig:
     n_samples: int = _check(ge=2)
     batch_size: int = _check(ge=1)
+    reference: str = _check(choices=("test", "train"))  # the split FID, KID and per-class FID compare with
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,7 +122,8 @@ class ReportConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class RenderConfig:
-    interpolate: list[int] = _check(pair=True)  # two class ids for plots/sagan_interpolation.png
+    # two class ids for plots/sagan_interpolation.png; [] for the first and the last class
+    interpolate: list[int] = _check(pair=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,8 +191,14 @@ def _validate(value: Any, meta: dict, key: str) -> None:
         fail("one of " + ", ".join(repr(c) for c in meta["choices"]))
     if meta.get("pattern") is not None and not re.fullmatch(meta["pattern"], value):
         fail(f"a value matching {meta['pattern']!r}")
-    if meta.get("pair") and (len(value) != 2 or value[0] == value[1] or min(value) < 0):
-        fail("two different class ids >= 0")
+    if meta.get("items") is not None:
+        entries = comma_list(value) if isinstance(value, str) else value
+        if isinstance(value, list) and not value:
+            fail("a non-empty list of " + ", ".join(repr(c) for c in meta["items"]))
+        if any(e not in meta["items"] for e in entries) or len(set(entries)) != len(entries):
+            fail("distinct entries among " + ", ".join(repr(c) for c in meta["items"]))
+    if meta.get("pair") and value and (len(value) != 2 or value[0] == value[1] or min(value) < 0):
+        fail("two different class ids >= 0, or []")
     for op, holds, word in (
         ("gt", lambda a, b: a > b, ">"),
         ("ge", lambda a, b: a >= b, ">="),

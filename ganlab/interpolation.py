@@ -34,8 +34,22 @@ def alphas(steps: int) -> list[float]:
 
 
 @torch.inference_mode()
+def interpolate_latents(generator: nn.Module, *, steps: int, rows: int, seed: int) -> Tensor:
+    """For an unconditional generator: row i walks z = α·z_A + (1 − α)·z_B between two latents
+    of its own (uint8, row-major like `interpolate_classes`)."""
+    generator.eval()
+    device = next(generator.parameters()).device
+    rng = torch.Generator(device=device).manual_seed(seed)
+    z_a, z_b = torch.randn(2, rows, 1, generator.z_dim, generator=rng, device=device)
+    mix = torch.tensor(alphas(steps), device=device)[None, :, None]
+    z = (mix * z_a + (1.0 - mix) * z_b).flatten(0, 1)
+    labels = torch.zeros(len(z), dtype=torch.long, device=device) if generator.num_classes else None
+    return to_uint8(generator(z, labels))
+
+
+@torch.inference_mode()
 def interpolate_classes(generator: nn.Module, *, a: int, b: int, steps: int, rows: int, seed: int) -> Tensor:
-    """uint8 (rows·steps)×3×32×32, row-major: row i keeps one z, column j has α = alphas(steps)[j]."""
+    """uint8 (rows·steps)×3×R×R, row-major: row i keeps one z, column j has α = alphas(steps)[j]."""
     if not generator.num_classes:
         raise GanlabError("class interpolation needs a conditional generator; this one is unconditional")
     if a == b:

@@ -15,21 +15,22 @@ from PIL import Image  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
-from ganlab.interpolation import alphas, interpolate_classes, resolve_class  # noqa: E402
+from ganlab.interpolation import alphas, interpolate_classes, interpolate_latents, resolve_class  # noqa: E402
 from ganlab.io import atomic_path  # noqa: E402
-from ganlab.metrics.fid import FrechetReference, load_statistics, reference_size  # noqa: E402
+from ganlab.metrics.fid import FrechetReference, load_statistics, reference_info  # noqa: E402
 from ganlab.metrics.protocol import count_words, describe  # noqa: E402
 from ganlab.metrics.reference import floor_fid, load_features  # noqa: E402
 from ganlab.metrics.select import best_of, read_fid_csv  # noqa: E402
 from ganlab.sampling import generate  # noqa: E402
 from ganlab.training.checkpoints import list_snapshots, load_generator  # noqa: E402
 
-SCALE = 4  # 32-pixel samples are too small to judge at 1:1
 PROGRESS_ROWS = 12
 
 
-def grid_image(images: Tensor, *, nrow: int, scale: int = SCALE) -> Image.Image:
-    """uint8 N×3×H×W -> one PIL image, upscaled with nearest neighbour (no invented detail)."""
+def grid_image(images: Tensor, *, nrow: int, scale: int | None = None) -> Image.Image:
+    """uint8 N×3×H×W -> one PIL image, upscaled with nearest neighbour (no invented detail):
+    by default to 128 pixels an image (×4 at 32, ×2 at 64, ×1 at 128)."""
+    scale = scale or max(1, 128 // images.shape[-1])
     grid = make_grid(images, nrow=nrow, padding=2, pad_value=255)
     image = Image.fromarray(grid.permute(1, 2, 0).cpu().numpy())
     return image.resize((image.width * scale, image.height * scale), Image.NEAREST)
@@ -50,7 +51,7 @@ def labelled_grid_figure(
     images: Tensor, *, ncol: int, row_labels: list[str] | None = None, col_labels: list[str] | None = None
 ) -> plt.Figure:
     """A grid of uint8 images (row-major, `ncol` per row) with optional row and column labels."""
-    grid = grid_image(images, nrow=ncol, scale=2)
+    grid = grid_image(images, nrow=ncol, scale=max(1, 64 // images.shape[-1]))
     nrows = math.ceil(len(images) / ncol)
     fig, ax = plt.subplots(figsize=(grid.width / 100 + 1.6, grid.height / 100 + 0.5), dpi=100)
     ax.imshow(grid, interpolation="nearest")
@@ -65,7 +66,11 @@ def labelled_grid_figure(
 
 
 def class_grid_figure(generator: nn.Module, classes: list[str], *, per_class: int = 10, seed: int) -> plt.Figure:
-    """One row per class, labelled with its name."""
+    """One row per class, labelled with its name; unlabelled rows of samples for an
+    unconditional generator, so the stage's outputs do not depend on the data's labels."""
+    if not generator.num_classes:
+        images = generate(generator, n=8 * per_class, batch_size=8 * per_class, seed=seed, device=torch.device("cpu"))
+        return labelled_grid_figure(images, ncol=per_class)
     labels = torch.arange(len(classes)).repeat_interleave(per_class)
     images = generate(
         generator, n=len(labels), batch_size=len(labels), seed=seed, device=torch.device("cpu"), labels=labels
@@ -111,7 +116,9 @@ def _read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def fid_figure(fid_csvs: dict[str, Path], *, reference_size: int, floor: float | None = None) -> plt.Figure:
+def fid_figure(
+    fid_csvs: dict[str, Path], *, reference_size: int, reference_split: str, floor: float | None = None
+) -> plt.Figure:
     """FID against iteration for every model on one axes, each best point starred, the
     protocol in the title and the real-data floor (training images at the same n) dashed."""
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
@@ -127,10 +134,10 @@ def fid_figure(fid_csvs: dict[str, Path], *, reference_size: int, floor: float |
         ax.annotate(f"{by:.1f} @ {bx}", (bx, by), textcoords="offset points", xytext=(6, 8))
     n = max(n_samples)
     if floor is not None:
-        ax.axhline(floor, color="gray", linestyle="--", label=f"real training images ({count_words(n)}): {floor:.1f}")
-    ax.set(
-        xlabel="iteration", ylabel="FID (lower is better)", title=describe(n_samples=n, reference_size=reference_size)
-    )
+        other = "training" if reference_split == "test" else "test"
+        ax.axhline(floor, color="gray", linestyle="--", label=f"real {other} images ({count_words(n)}): {floor:.1f}")
+    title = describe(n_samples=n, reference_size=reference_size, reference_split=reference_split)
+    ax.set(xlabel="iteration", ylabel="FID (lower is better)", title=title)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -164,14 +171,18 @@ def render_plots(
     fid_csvs: dict[str, Path],
     logs: dict[str, Path],
     reference_stats: Path,
-    train_features: Path,
+    floor_features: Path,
     out: Path,
     seed: int,
     interpolate: list[int],
+    class_grids: list[str],
 ) -> list[Path]:
     """Everything the render stage writes into `out`: per model an 8×8 grid of its best
-    checkpoint and a progress grid; for conditional models a class grid and a class
-    interpolation; the loss curves; the FID curves with the real-data floor."""
+    checkpoint and a progress grid; for the models in `class_grids` a class grid and a class
+    interpolation (unlabelled samples and a latent interpolation when the model turned out
+    unconditional); the loss curves; the FID curves with the real-data floor.
+
+    `interpolate`: two class ids, or [] for the first and the last class."""
     out = Path(out)
     written = []
 
@@ -186,16 +197,22 @@ def render_plots(
             progress_figure(list_snapshots(checkpoints[model]), best=meta["iteration"], seed=seed),
             f"{model}_progress.png",
         )
+        if model not in class_grids:
+            continue
+        classes = list(meta["classes"])
+        save(class_grid_figure(generator, classes, seed=seed), f"{model}_classes.png")
         if generator.num_classes:
-            classes = list(meta["classes"])
-            save(class_grid_figure(generator, classes, seed=seed), f"{model}_classes.png")
-            a, b = (resolve_class(c, classes, what="render.interpolate") for c in interpolate)
+            a, b = (resolve_class(c, classes, what="render.interpolate") for c in interpolate or [0, len(classes) - 1])
             images = interpolate_classes(generator, a=a, b=b, steps=8, rows=4, seed=seed)
-            save(interpolation_figure(images, steps=8, names=(classes[a], classes[b])), f"{model}_interpolation.png")
+            names = (classes[a], classes[b])
+        else:
+            images, names = interpolate_latents(generator, steps=8, rows=4, seed=seed), ("z_A", "z_B")
+        save(interpolation_figure(images, steps=8, names=names), f"{model}_interpolation.png")
     for model, log_csv in logs.items():
         save(loss_figure(model, log_csv), f"{model}_loss.png")
     stats = load_statistics(reference_stats)
     n_curve = max(r["n_samples"] for path in fid_csvs.values() for r in read_fid_csv(path))
-    floor, _ = floor_fid(load_features(train_features)[0], FrechetReference(stats["mu"], stats["sigma"]), n=n_curve)
-    save(fid_figure(fid_csvs, reference_size=reference_size(stats, reference_stats), floor=floor), "fid.png")
+    floor, _ = floor_fid(load_features(floor_features)[0], FrechetReference(stats["mu"], stats["sigma"]), n=n_curve)
+    split, size = reference_info(stats, reference_stats)
+    save(fid_figure(fid_csvs, reference_size=size, reference_split=split, floor=floor), "fid.png")
     return written

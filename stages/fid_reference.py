@@ -1,5 +1,5 @@
-"""DVC stage `fid_reference`: test and train splits -> Inception statistics (pytorch-fid .npz)
-and features (test set; an equally large training subset for the real-data floor)."""
+"""DVC stage `fid_reference`: the prepared splits -> Inception statistics of the reference split
+(`fid.reference`, pytorch-fid's .npz) and features of it and of the floor's real images."""
 
 import argparse
 
@@ -11,15 +11,19 @@ from ganlab.metrics.reference import compute_reference
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     features = compute_reference(
+        reference=params.fid.reference,
         test_path=args.test,
         train_path=args.train,
         stats_out=args.stats,
-        test_features_out=args.test_features,
-        train_features_out=args.train_features,
+        reference_features_out=args.reference_features,
+        floor_features_out=args.floor_features,
         batch_size=params.fid.batch_size,
         device=params.device,
     )
-    print(f"reference: {len(features['test'])} test and {len(features['train'])} train images -> {args.stats}")
+    print(
+        f"reference: {len(features['reference'])} {params.fid.reference} images -> {args.stats}; "
+        f"floor: {len(features['floor'])} real images from outside it"
+    )
 
 
 if __name__ == "__main__":
@@ -27,6 +31,6 @@ if __name__ == "__main__":
     parser.add_argument("--test", required=True)
     parser.add_argument("--train", required=True)
     parser.add_argument("--stats", required=True)
-    parser.add_argument("--test-features", required=True)
-    parser.add_argument("--train-features", required=True)
+    parser.add_argument("--reference-features", required=True)
+    parser.add_argument("--floor-features", required=True)
     run_stage(main, parser)

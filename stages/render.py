@@ -16,10 +16,11 @@ def main(args: argparse.Namespace) -> None:
         fid_csvs={model: Path(p) for model, p in args.fid},
         logs={model: Path(p) for model, p in args.log},
         reference_stats=Path(args.reference),
-        train_features=Path(args.train_features),
+        floor_features=Path(args.floor_features),
         out=Path(args.out),
         seed=params.seed,
         interpolate=params.render.interpolate,
+        class_grids=args.class_grids,
     )
     print(f"wrote {sorted(p.name for p in written)}")
 
@@ -31,7 +32,8 @@ if __name__ == "__main__":
     parser.add_argument("--checkpoints", **pair, metavar=("MODEL", "FOLDER"), help="for the progress grids")
     parser.add_argument("--fid", **pair, metavar=("MODEL", "FID_CSV"))
     parser.add_argument("--log", **pair, metavar=("MODEL", "TRAIN_LOG"))
-    parser.add_argument("--reference", required=True, help="test-set statistics, for the floor and the protocol")
-    parser.add_argument("--train-features", required=True, help="training-image features, for the floor")
+    parser.add_argument("--reference", required=True, help="reference statistics, for the floor and the protocol")
+    parser.add_argument("--floor-features", required=True, help="features of real images outside the reference")
+    parser.add_argument("--class-grids", nargs="+", default=[], metavar="MODEL", help="models to draw class grids of")
     parser.add_argument("--out", required=True)
     run_stage(main, parser)

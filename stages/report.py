@@ -14,8 +14,8 @@ def main(args: argparse.Namespace) -> None:
         best=dict(args.best),
         best_json=args.best_json,
         reference_stats=args.reference,
-        test_features=args.test_features,
-        train_features=args.train_features,
+        reference_features=args.reference_features,
+        floor_features=args.floor_features,
         cfg=params.report,
         curve_seed=params.seed,
         batch_size=params.fid.batch_size,
@@ -24,8 +24,12 @@ def main(args: argparse.Namespace) -> None:
     )
     for model, _ in args.best:
         row = report[model]
-        print(f"{model} @ {row['iteration']}: FID {row['fid']:.2f} (curve {row['curve_fid']:.2f}), "
-              f"KID {row['kid']['mean']:.4f} ± {row['kid']['std']:.4f}")  # fmt: skip
+        fid = f"FID {row['fid']:.2f} (curve {row['curve_fid']:.2f})"
+        kid = f"KID {row['kid']['mean']:.4f} ± {row['kid']['std']:.4f}"
+        print(
+            f"{model} @ {row['iteration']}: "
+            + (f"{kid}, {fid}" if report["protocol"]["headline"] == "kid" else f"{fid}, {kid}")
+        )
     print(f"floor: FID {report['floor']['fid']:.2f} ({report['floor']['description']})")
     print(f"({report['protocol']['description']})")
 
@@ -35,7 +39,7 @@ if __name__ == "__main__":
     parser.add_argument("--best", nargs=2, action="append", required=True, metavar=("MODEL", "CHECKPOINT"))
     parser.add_argument("--best-json", required=True)
     parser.add_argument("--reference", required=True)
-    parser.add_argument("--test-features", required=True)
-    parser.add_argument("--train-features", required=True)
+    parser.add_argument("--reference-features", required=True)
+    parser.add_argument("--floor-features", required=True)
     parser.add_argument("--out", required=True)
     run_stage(main, parser)

@@ -65,6 +65,25 @@ def write_fashion_mnist(root: Path, *, n_train: int = 30, n_test: int = 20, seed
     return arrays
 
 
+def write_image_folder(root: Path, layout: dict[str, int], *, size: int = 40) -> None:
+    """`layout`: class folder -> image count ("" for images directly in `root`). Images are PNG,
+    alternating RGB, RGBA (half transparent) and greyscale, each a different flat colour plus
+    noise, so that every file decodes to different bytes."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    modes = ("RGB", "RGBA", "L")
+    for k, (name, count) in enumerate(sorted(layout.items())):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            mode = modes[i % 3]
+            pixels = rng.integers(0, 256, size=(size, size, len(mode)), dtype=np.uint8)
+            if mode == "RGBA":
+                pixels[: size // 2, :, 3] = 0
+            Image.fromarray(pixels.squeeze(-1) if mode == "L" else pixels, mode).save(folder / f"{i:03d}.png")
+
+
 def committed_params() -> dict:
     return yaml.safe_load((REPO / "params.yaml").read_text())
 
@@ -85,24 +104,39 @@ def tiny_params(**overrides) -> dict:
     return p
 
 
+def save_test_snapshot(
+    path: Path, name: str, *, classes: list[str], iteration: int, resolution: int = 32, num_classes: int | None = None
+) -> None:
+    """A freshly initialised generator saved as a training snapshot, with tiny params."""
+    from ganlab.config import parse_params, to_dict
+    from ganlab.models import build_generator
+    from ganlab.training.checkpoints import save_snapshot
+
+    cfg = parse_params(tiny_params()).model(name)
+    n = len(classes) if num_classes is None else num_classes
+    G = build_generator(name, cfg, num_classes=n, resolution=resolution)
+    config = {"model": name, "seed": 0, "data_digest": "x", "resolution": resolution, "params": to_dict(cfg)}
+    save_snapshot(path, generator=G, config=config, iteration=iteration, classes=classes, resolution=resolution)
+
+
 @pytest.fixture
 def cifar_dir(tmp_path) -> tuple[Path, dict]:
     return tmp_path, write_cifar10(tmp_path)
 
 
+def write_prepared(folder: Path, images: np.ndarray, labels: np.ndarray, classes: list[str]) -> Path:
+    """A prepared split folder as `stages/prepare.py` writes it."""
+    from ganlab.data.base import ArrayImages
+    from ganlab.data.prepared import write_split
+
+    folder.mkdir(parents=True)
+    write_split(ArrayImages(images, labels), classes=classes, resolution=images.shape[-1], folder=folder, on_bad=None)
+    return folder
+
+
 @pytest.fixture
 def prepared(tmp_path) -> Path:
-    """A small prepared train split as `stages/prepare.py` writes it."""
-    import torch
-
-    g = torch.Generator().manual_seed(0)
-    path = tmp_path / "train.pt"
-    torch.save(
-        {
-            "images": torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=g),
-            "labels": torch.arange(64) % 10,
-            "classes": CIFAR_CLASSES,
-        },
-        path,
-    )
-    return path
+    """A small prepared train split (64 random CIFAR-shaped images) at tmp_path/train."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(64, 3, 32, 32), dtype=np.uint8)
+    return write_prepared(tmp_path / "train", images, np.arange(64) % 10, CIFAR_CLASSES)

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from ganlab.config import DATASET_NAMES, LOSS_NAMES, ParamsError, load_params, parse_params
-from ganlab.data import DATASETS
+from ganlab.data.prepare import DATASETS
 from ganlab.losses import LOSSES
 from tests.conftest import REPO, committed_params
 
@@ -14,6 +14,13 @@ def test_committed_params_load():
     params = load_params(REPO / "params.yaml")
     assert params.sagan.lr_d == 4e-4 and params.dcgan.lr_g == 2e-4
     assert params.sagan.conditional is True
+    assert params.data.resolution == 32 and params.fid.reference == "test" and params.sagan.diffaug_policies == []
+
+
+def test_diffaug_is_a_comma_list_as_dvc_exp_run_writes_it():
+    p = committed_params()
+    p["sagan"]["diffaug"] = "color, translation,cutout"  # -S sagan.diffaug=color,translation,cutout
+    assert parse_params(p).sagan.diffaug_policies == ["color", "translation", "cutout"]
 
 
 def _with(key: str, value):
@@ -36,7 +43,11 @@ _DELETE = object()
         ("sagan.lr_d", 0.0, "sagan.lr_d: expected a value > 0.0, found 0.0"),
         ("dcgan.lr_g", -1e-4, "dcgan.lr_g: expected a value > 0.0"),
         ("sagan.batch_size", 0, "sagan.batch_size: expected a value >= 1, found 0"),
-        ("data.dataset", "mnist", "data.dataset: expected one of 'cifar10', 'fashion_mnist', found 'mnist'"),
+        (
+            "data.dataset",
+            "mnist",
+            "data.dataset: expected one of 'cifar10', 'fashion_mnist', 'folder', 'emoji', found 'mnist'",
+        ),
         ("sagan.loss", "ls", "sagan.loss: expected one of 'bce', 'hinge', 'wasserstein', 'lsgan', found 'ls'"),
         ("sagan.precision", "fp16", "sagan.precision: expected one of 'fp32', 'bf16', found 'fp16'"),
         ("dcgan.compile", "true", "dcgan.compile: expected bool, found 'true'"),
@@ -46,7 +57,11 @@ _DELETE = object()
         ("sagan.upsample", "upconv", "unknown key sagan.upsample"),
         ("report.seed", -1, "report.seed: expected a value >= 0, found -1"),
         ("report.n_samples", 1, "report.n_samples: expected a value >= 2, found 1"),
-        ("render.interpolate", [3, 3], "render.interpolate: expected two different class ids >= 0, found [3, 3]"),
+        (
+            "render.interpolate",
+            [3, 3],
+            "render.interpolate: expected two different class ids >= 0, or [], found [3, 3]",
+        ),
         ("render.interpolate", [1, 2, 3], "render.interpolate: expected two different class ids >= 0"),
         ("render.interpolate", 3, "render.interpolate: expected a list of int, found 3"),
         ("render.interpolate", [1, "cat"], "render.interpolate[1]: expected int, found 'cat'"),
@@ -55,7 +70,30 @@ _DELETE = object()
         ("data.verify", "yes", "data.verify: expected bool, found 'yes'"),
         ("sagan.conditional", 1, "sagan.conditional: expected bool, found 1"),
         ("device", "gpu", "device: expected a value matching"),
-        ("sagan.attention_res", 32, "sagan.attention_res: expected one of 0, 8, 16, found 32"),
+        ("sagan.attention_res", 12, "sagan.attention_res: expected one of 0, 8, 16, 32, 64, found 12"),
+        ("data.resolution", 48, "data.resolution: expected one of 32, 64, 128, found 48"),
+        ("data.test_fraction", 1.0, "data.test_fraction: expected a value < 1.0, found 1.0"),
+        ("data.on_bad", "ignore", "data.on_bad: expected one of 'error', 'skip', found 'ignore'"),
+        ("data.emoji", {"vendors": ["google"]}, "data.emoji.label: missing key"),
+        (
+            "data.emoji",
+            {"vendors": ["gogle"], "label": "category"},
+            "data.emoji.vendors: expected distinct entries among 'google', 'twitter', 'apple', 'facebook', "
+            "found ['gogle']",
+        ),
+        ("data.emoji", {"vendors": [], "label": "category"}, "data.emoji.vendors: expected a non-empty list of"),
+        (
+            "data.emoji",
+            {"vendors": ["google"], "label": "style"},
+            "data.emoji.label: expected one of 'category', 'vendor'",
+        ),
+        (
+            "sagan.diffaug",
+            "color,flip",
+            "sagan.diffaug: expected distinct entries among 'color', 'translation', 'cutout'",
+        ),
+        ("dcgan.diffaug", "color,color", "dcgan.diffaug: expected distinct entries among"),
+        ("fid.reference", "val", "fid.reference: expected one of 'test', 'train', found 'val'"),
         ("sagan.beta1", 1.0, "sagan.beta1: expected a value < 1.0, found 1.0"),
         ("fid.n_samples", 1, "fid.n_samples: expected a value >= 2, found 1"),
         ("sagan.lr_D", 1e-4, "unknown key sagan.lr_D"),
@@ -91,13 +129,14 @@ def test_stage_exits_nonzero_naming_the_key(tmp_path):
     path.write_text(yaml.safe_dump(params))
     result = subprocess.run(
         [sys.executable, str(REPO / "stages/prepare.py"), "--params", str(path),
-         "--train", str(tmp_path / "train.pt"), "--test", str(tmp_path / "test.pt")],
+         "--train", str(tmp_path / "train"), "--test", str(tmp_path / "test"),
+         "--bad-files", str(tmp_path / "bad.txt")],
         capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 2
     assert "sagan.lr_d: expected a value > 0.0, found -1.0" in result.stderr
     assert "Traceback" not in result.stderr
-    assert not (tmp_path / "train.pt").exists()
+    assert not (tmp_path / "train").exists()
 
 
 def test_name_lists_match_the_registries():

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from pytorch_fid import fid_score
 
-from ganlab.config import FIDConfig, parse_params
+from ganlab.config import FIDConfig
 from ganlab.errors import GanlabError
 from ganlab.io import file_digest
 from ganlab.metrics import evaluate
@@ -23,15 +23,14 @@ from ganlab.metrics.fid import (
     frechet_distance,
     load_inception,
     load_statistics,
-    reference_size,
+    reference_info,
     statistics,
     weights_path,
 )
 from ganlab.metrics.reference import compute_reference, load_features
 from ganlab.metrics.select import select_best
-from ganlab.models import build_generator
-from ganlab.training.checkpoints import save_snapshot, snapshot_path
-from tests.conftest import CIFAR_CLASSES, tiny_params
+from ganlab.training.checkpoints import snapshot_path
+from tests.conftest import CIFAR_CLASSES, save_test_snapshot, write_prepared
 
 N = 40  # per side: enough for a stable comparison, small enough for 2 CPU cores
 
@@ -146,13 +145,12 @@ def test_select_picks_minimum_ties_to_earliest_and_states_the_protocol(tmp_path,
 
 
 def _snapshots(tmp_path, iterations, num_classes=10):
-    params = parse_params(tiny_params())
     folder = tmp_path / "checkpoints"
     for it in iterations:
         torch.manual_seed(it)
-        G = build_generator("sagan", params.sagan, num_classes=num_classes)
-        config = {"model": "sagan", "seed": 0, "data_md5": "x", "params": vars(params.sagan)}
-        save_snapshot(snapshot_path(folder, it), generator=G, config=config, iteration=it, classes=CIFAR_CLASSES)
+        save_test_snapshot(
+            snapshot_path(folder, it), "sagan", classes=CIFAR_CLASSES, iteration=it, num_classes=num_classes
+        )
     return folder
 
 
@@ -162,13 +160,22 @@ def reference(tmp_path):
     feats = rng.standard_normal((3000, 2048)).astype(np.float32)
     path = tmp_path / "ref.npz"
     mu, sigma = statistics(feats)
-    np.savez(path, mu=mu, sigma=sigma, num_classes=np.array(10), image_shape=np.array([3, 32, 32]), size=np.array(3000))
+    np.savez(
+        path,
+        mu=mu,
+        sigma=sigma,
+        num_classes=np.array(10),
+        image_shape=np.array([3, 32, 32]),
+        size=np.array(3000),
+        split=np.array("test"),
+    )
     return path
 
 
 def test_cache_skips_evaluated_checkpoints(tmp_path, reference, monkeypatch, capsys):
     folder = _snapshots(tmp_path, [2, 4])
-    kwargs = dict(checkpoints_dir=folder, reference_path=reference, cfg=FIDConfig(n_samples=6, batch_size=6),
+    cfg = FIDConfig(n_samples=6, batch_size=6, reference="test")
+    kwargs = dict(checkpoints_dir=folder, reference_path=reference, cfg=cfg,
                   seed=0, device="cpu", csv_out=tmp_path / "fid.csv", cache_path=tmp_path / "cache.json",
                   progress=False)  # fmt: skip
     first = evaluate_checkpoints(**kwargs)
@@ -190,7 +197,8 @@ def test_cache_skips_evaluated_checkpoints(tmp_path, reference, monkeypatch, cap
 
 
 def test_fid_errors_are_clear(tmp_path, reference):
-    kwargs = dict(reference_path=reference, cfg=FIDConfig(n_samples=4, batch_size=4), seed=0, device="cpu",
+    cfg = FIDConfig(n_samples=4, batch_size=4, reference="test")
+    kwargs = dict(reference_path=reference, cfg=cfg, seed=0, device="cpu",
                   csv_out=tmp_path / "fid.csv", cache_path=tmp_path / "cache.json", progress=False)  # fmt: skip
     (tmp_path / "empty").mkdir()
     with pytest.raises(FidError, match=r"empty: no iter_\*.pt checkpoints"):
@@ -220,19 +228,19 @@ def test_offline_weights_error_is_clear(tmp_path, monkeypatch):
 
 
 def test_reference_matches_pytorch_fid_save_stats_and_keeps_features(tmp_path):
-    g = torch.Generator().manual_seed(0)
+    rng = np.random.default_rng(0)
+    images = {}
     for name, n in (("test", 12), ("train", 30)):
-        split = {"images": torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g),
-                 "labels": torch.arange(n) % 10, "classes": CIFAR_CLASSES}  # fmt: skip
-        torch.save(split, tmp_path / f"{name}.pt")
+        images[name] = rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
+        write_prepared(tmp_path / name, images[name], np.arange(n) % 10, CIFAR_CLASSES)
     features = compute_reference(
-        test_path=tmp_path / "test.pt", train_path=tmp_path / "train.pt", stats_out=tmp_path / "stats.npz",
-        test_features_out=tmp_path / "test_features.npz", train_features_out=tmp_path / "train_features.npz",
+        reference="test", test_path=tmp_path / "test", train_path=tmp_path / "train", stats_out=tmp_path / "stats.npz",
+        reference_features_out=tmp_path / "test_features.npz", floor_features_out=tmp_path / "train_features.npz",
         batch_size=12, device="cpu", progress=False,
     )  # fmt: skip
     # pytorch-fid's own CLI on the same images as PNGs.
     (tmp_path / "png").mkdir()
-    for i, im in enumerate(torch.load(tmp_path / "test.pt")["images"]):
+    for i, im in enumerate(torch.from_numpy(images["test"])):
         Image.fromarray(im.permute(1, 2, 0).numpy()).save(tmp_path / "png" / f"{i:03d}.png")
     subprocess.run(
         [sys.executable, "-m", "pytorch_fid", "--save-stats", str(tmp_path / "png"), str(tmp_path / "cli.npz"),
@@ -241,10 +249,11 @@ def test_reference_matches_pytorch_fid_save_stats_and_keeps_features(tmp_path):
     )  # fmt: skip
     with np.load(tmp_path / "stats.npz") as ours, np.load(tmp_path / "cli.npz") as cli:
         assert ours["mu"].shape == (2048,) and ours["sigma"].shape == (2048, 2048) and int(ours["size"]) == 12
+        assert str(ours["split"]) == "test"
         np.testing.assert_allclose(ours["mu"], cli["mu"], rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(ours["sigma"], cli["sigma"], rtol=1e-4, atol=1e-6)
     test_feats, test_labels = load_features(tmp_path / "test_features.npz")
-    assert test_feats.dtype == np.float32 and np.array_equal(test_feats, features["test"])
+    assert test_feats.dtype == np.float32 and np.array_equal(test_feats, features["reference"])
     assert test_labels.tolist() == [i % 10 for i in range(12)]
     train_feats, train_labels = load_features(tmp_path / "train_features.npz")
     # As many as the test set, drawn at random (not the first 12, whose labels are 0..9, 0, 1).
@@ -254,5 +263,5 @@ def test_reference_matches_pytorch_fid_save_stats_and_keeps_features(tmp_path):
 def test_stats_without_size_are_named_as_stale(tmp_path, reference):
     with np.load(reference) as f:
         np.savez(tmp_path / "old.npz", mu=f["mu"], sigma=f["sigma"])
-    with pytest.raises(FidError, match=r"old.npz: no 'size' array .*re-run `dvc repro fid_reference`"):
-        reference_size(load_statistics(tmp_path / "old.npz"), tmp_path / "old.npz")
+    with pytest.raises(FidError, match=r"old.npz: no 'size' or 'split' .*re-run `dvc repro fid_reference`"):
+        reference_info(load_statistics(tmp_path / "old.npz"), tmp_path / "old.npz")

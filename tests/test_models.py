@@ -17,8 +17,8 @@ def _cfg(name: str, **overrides):
 @pytest.mark.parametrize("name, conditional", [("dcgan", False), ("sagan", True), ("sagan", False)])
 def test_shapes(name, conditional):
     cfg = _cfg(name, **({"conditional": conditional} if name == "sagan" else {}))
-    G = build_generator(name, cfg, num_classes=10)
-    D = build_discriminator(name, cfg, num_classes=10)
+    G = build_generator(name, cfg, num_classes=10, resolution=32)
+    D = build_discriminator(name, cfg, num_classes=10, resolution=32)
     assert G.num_classes == (10 if conditional else 0)
     z = torch.randn(5, cfg.z_dim)
     y = torch.randint(10, (5,)) if conditional else None
@@ -30,7 +30,10 @@ def test_shapes(name, conditional):
 @pytest.mark.parametrize("res, g_size, d_size", [(16, 16, 16), (8, 8, 8), (0, None, None)])
 def test_attention_placed_at_resolution(res, g_size, d_size):
     cfg = _cfg("sagan", attention_res=res)
-    G, D = build_generator("sagan", cfg, num_classes=10), build_discriminator("sagan", cfg, num_classes=10)
+    G, D = (
+        build_generator("sagan", cfg, num_classes=10, resolution=32),
+        build_discriminator("sagan", cfg, num_classes=10, resolution=32),
+    )
     seen = {}
     for net, key in ((G, "g"), (D, "d")):
         for m in net.modules():
@@ -47,7 +50,10 @@ def _weighted_layers(net: nn.Module):
 
 def test_sagan_spectral_norm_everywhere():
     cfg = _cfg("sagan")
-    for net in (build_generator("sagan", cfg, num_classes=10), build_discriminator("sagan", cfg, num_classes=10)):
+    for net in (
+        build_generator("sagan", cfg, num_classes=10, resolution=32),
+        build_discriminator("sagan", cfg, num_classes=10, resolution=32),
+    ):
         layers = _weighted_layers(net)
         assert len(layers) > 10
         for layer in layers:
@@ -90,7 +96,7 @@ def test_model_registry_config_classes():
 @pytest.mark.parametrize("upsample", ["deconv", "upconv"])
 def test_dcgan_upsampling_variants(upsample):
     cfg = _cfg("dcgan", upsample=upsample)
-    G = build_generator("dcgan", cfg, num_classes=10)
+    G = build_generator("dcgan", cfg, num_classes=10, resolution=32)
     x = G(torch.randn(3, cfg.z_dim))
     assert x.shape == (3, 3, 32, 32)
     transposed = [m for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
@@ -104,11 +110,11 @@ def test_dcgan_upsampling_variants(upsample):
 
 def test_dcgan_spectral_norm_discriminator_drops_batchnorm():
     cfg = _cfg("dcgan", spectral_norm=True)
-    D = build_discriminator("dcgan", cfg, num_classes=10)
+    D = build_discriminator("dcgan", cfg, num_classes=10, resolution=32)
     convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
     assert len(convs) == 4 and all(torch.nn.utils.parametrize.is_parametrized(c, "weight") for c in convs)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in D.modules())
-    plain = build_discriminator("dcgan", _cfg("dcgan"), num_classes=10)
+    plain = build_discriminator("dcgan", _cfg("dcgan"), num_classes=10, resolution=32)
     assert sum(isinstance(m, nn.BatchNorm2d) for m in plain.modules()) == 2
     out = D(torch.randn(4, 3, 32, 32))
     assert out.shape == (4,)

@@ -29,7 +29,7 @@ class DtypeLog(TorchDispatchMode):
 
 def test_spectral_norm_power_iteration_is_fp32_under_bf16_autocast():
     cfg = parse_params(tiny_params()).sagan
-    D = build_discriminator("sagan", cfg, num_classes=10).train()
+    D = build_discriminator("sagan", cfg, num_classes=10, resolution=32).train()
     with DtypeLog() as log, torch.autocast("cpu", dtype=torch.bfloat16):
         D(torch.randn(2, 3, 32, 32), torch.tensor([1, 2]))
     power = [(op, dt) for op, dt in log.calls if op in ("mv", "dot", "linalg_vector_norm", "div")]

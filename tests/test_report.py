@@ -6,15 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from ganlab.config import ReportConfig, parse_params
+from ganlab.config import ReportConfig
 from ganlab.errors import GanlabError
 from ganlab.metrics.fid import FrechetReference, statistics
 from ganlab.metrics.reference import floor_fid, save_features
 from ganlab.metrics.report import kid, per_class_fid, write_report
 from ganlab.metrics.select import select_best
-from ganlab.models import build_generator
-from ganlab.training.checkpoints import save_snapshot, snapshot_path
-from tests.conftest import tiny_params
+from ganlab.training.checkpoints import snapshot_path
+from tests.conftest import save_test_snapshot
 
 
 def _unbiased_mmd2(x, y):
@@ -61,8 +60,23 @@ def test_per_class_fid_known_answers():
     shifted[labels == 1] += 0.5
     out = per_class_fid(shifted, labels, ref, labels, classes)
     assert out["b"] == pytest.approx(8 * 0.25, rel=1e-9) and abs(out["a"]) < 1e-9 and abs(out["c"]) < 1e-9
-    with pytest.raises(GanlabError, match=r"class 2 \(c\).*found 1 generated"):
+    with pytest.raises(
+        GanlabError, match=r"class 2 \(c\): needs at least 2 generated images, found 1 .*report.n_samples"
+    ):
         per_class_fid(ref[:5], labels[:5], ref, labels, classes)
+
+
+def test_per_class_fid_leaves_out_a_class_short_of_reference_images(capsys):
+    """A class with one reference image gets a warning naming it and both counts, not an error
+    (no report.n_samples can fix the reference side)."""
+    rng = np.random.default_rng(0)
+    gen, gen_labels = rng.standard_normal((90, 8)), np.arange(90) % 3
+    ref_labels = np.array([0] * 40 + [1] * 40 + [2])
+    ref = rng.standard_normal((81, 8))
+    out = per_class_fid(gen, gen_labels, ref, ref_labels, ["a", "b", "c"])
+    assert list(out) == ["a", "b"]
+    err = capsys.readouterr().err
+    assert "leaves out class 2 (c): 1 reference image(s), 30 generated" in err
 
 
 def test_floor_uses_the_first_n_training_features():
@@ -75,11 +89,8 @@ def test_floor_uses_the_first_n_training_features():
 
 
 def _snapshot(folder, name, iteration, classes):
-    params = parse_params(tiny_params())
     torch.manual_seed(iteration)
-    G = build_generator(name, params.model(name), num_classes=len(classes))
-    config = {"model": name, "seed": 0, "data_md5": "x", "params": vars(params.model(name))}
-    save_snapshot(snapshot_path(folder, iteration), generator=G, config=config, iteration=iteration, classes=classes)
+    save_test_snapshot(snapshot_path(folder, iteration), name, classes=classes, iteration=iteration)
 
 
 @pytest.fixture
@@ -90,11 +101,11 @@ def scored_setup(tmp_path):
     rng = np.random.default_rng(0)
     test_feats = rng.standard_normal((40, 2048)).astype(np.float32) * 0.1
     test_labels = np.arange(40) % 2
-    save_features(tmp_path / "test_features.npz", test_feats, test_labels)
-    save_features(tmp_path / "train_features.npz", test_feats[::-1] + 0.01, test_labels[::-1])
+    save_features(tmp_path / "reference_features.npz", test_feats, test_labels)
+    save_features(tmp_path / "floor_features.npz", test_feats[::-1] + 0.01, test_labels[::-1])
     mu, sigma = statistics(test_feats)
     np.savez(tmp_path / "stats.npz", mu=mu, sigma=sigma, num_classes=np.array(2),
-             image_shape=np.array([3, 32, 32]), size=np.array(40))  # fmt: skip
+             image_shape=np.array([3, 32, 32]), size=np.array(40), split=np.array("test"))  # fmt: skip
     inputs = {}
     for model in ("dcgan", "sagan"):
         for it in (1, 2):
@@ -112,8 +123,8 @@ def _report(root, out="report.json", seed=1):
         best={m: root / "best" / f"{m}.pt" for m in ("dcgan", "sagan")},
         best_json=root / "best.json",
         reference_stats=root / "stats.npz",
-        test_features=root / "test_features.npz",
-        train_features=root / "train_features.npz",
+        reference_features=root / "reference_features.npz",
+        floor_features=root / "floor_features.npz",
         cfg=ReportConfig(n_samples=20, seed=seed),
         curve_seed=0,
         batch_size=10,

@@ -2,21 +2,15 @@ import pytest
 import torch
 from PIL import Image
 
-from ganlab.config import parse_params, to_dict
 from ganlab.errors import GanlabError
-from ganlab.models import build_generator
 from ganlab.sample import interpolate, main, sample
-from ganlab.training.checkpoints import save_snapshot
-from tests.conftest import CIFAR_CLASSES, tiny_params
+from tests.conftest import CIFAR_CLASSES, save_test_snapshot
 
 
 @pytest.fixture
 def best_dir(tmp_path):
-    params = parse_params(tiny_params())
     for name in ("dcgan", "sagan"):
-        G = build_generator(name, params.model(name), num_classes=10)
-        config = {"model": name, "seed": 0, "data_md5": "x", "params": to_dict(params.model(name))}
-        save_snapshot(tmp_path / "best" / f"{name}.pt", generator=G, config=config, iteration=2, classes=CIFAR_CLASSES)
+        save_test_snapshot(tmp_path / "best" / f"{name}.pt", name, classes=CIFAR_CLASSES, iteration=2)
     return tmp_path / "best"
 
 

@@ -26,7 +26,7 @@ def _train(tmp_path, name="sagan", out="run", **overrides):
         params.model(name),
         seed=params.seed,
         device="cpu",
-        data_path=tmp_path / "train.pt",
+        data_path=tmp_path / "train",
         out_dir=tmp_path / out / "models",
         log_path=tmp_path / out / "train_log.csv",
         progress=False,
@@ -36,7 +36,9 @@ def _train(tmp_path, name="sagan", out="run", **overrides):
 @pytest.mark.parametrize("name", ["dcgan", "sagan"])
 def test_one_step_changes_both_networks(prepared, tmp_path, name):
     params = parse_params(tiny_params())
-    init = build_state(name, params.model(name), num_classes=10, seed=params.seed, device=resolve_device("cpu"))
+    init = build_state(
+        name, params.model(name), num_classes=10, resolution=32, seed=params.seed, device=resolve_device("cpu")
+    )
     state = _train(tmp_path, name, iterations=1)
     for before, after in ((init.generator, state.generator), (init.discriminator, state.discriminator)):
         changed = [not torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values())]
@@ -93,7 +95,7 @@ def test_killed_run_resumes_to_the_same_weights(prepared, tmp_path):
     p = tiny_params(**{"sagan.iterations": 24, "sagan.ckpt_every": 3, "sagan.log_every": 3})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
     cmd = [sys.executable, str(REPO / "stages/train.py"), "--params", str(tmp_path / "params.yaml"), "--model", "sagan",
-           "--data", str(tmp_path / "train.pt")]  # fmt: skip
+           "--data", str(tmp_path / "train")]  # fmt: skip
 
     def args(out):
         return cmd + ["--out", str(tmp_path / out / "models"), "--log", str(tmp_path / out / "log.csv")]
@@ -157,7 +159,9 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(prepared, tmp_path
 
 def test_standing_stats_measure_the_generators_own_activations():
     params = parse_params(tiny_params())
-    G = build_state("dcgan", params.dcgan, num_classes=10, seed=0, device=resolve_device("cpu")).generator.eval()
+    G = build_state(
+        "dcgan", params.dcgan, num_classes=10, resolution=32, seed=0, device=resolve_device("cpu")
+    ).generator.eval()
     first_bn = G.net[1]
     with torch.no_grad():
         first_bn.running_mean.fill_(100.0)  # stale statistics, as copied from another network

@@ -171,11 +171,12 @@ def save_statistics(path: str | Path, mu: np.ndarray, sigma: np.ndarray, **extra
             np.savez(f, mu=mu, sigma=sigma, **extra)
 
 
-def reference_size(stats: dict[str, np.ndarray], path: str | Path) -> int:
-    """How many images the reference statistics were computed from (for the protocol)."""
-    if "size" not in stats:
-        raise FidError(f"{path}: no 'size' array (written by an older ganlab); re-run `dvc repro fid_reference`")
-    return int(stats["size"])
+def reference_info(stats: dict[str, np.ndarray], path: str | Path) -> tuple[str, int]:
+    """Which split the reference statistics were computed from, and how many images (for the
+    protocol)."""
+    if "size" not in stats or "split" not in stats:
+        raise FidError(f"{path}: no 'size' or 'split' (written by an older ganlab); re-run `dvc repro fid_reference`")
+    return str(stats["split"]), int(stats["size"])
 
 
 def load_statistics(path: str | Path) -> dict[str, np.ndarray]:

@@ -16,7 +16,9 @@ from pathlib import Path
 from ganlab.io import file_digest
 from ganlab.metrics.fid import DIMS, weights_path
 
-REFERENCE_SPLIT = "test"
+# Below this many reference images the 2048-d covariance is rank-deficient: FID is biased and
+# unstable, and KID (unbiased at any n) is the number to lead with.
+FULL_RANK = 2048
 
 
 def count_words(n: int) -> str:
@@ -24,11 +26,11 @@ def count_words(n: int) -> str:
     return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
 
 
-def describe(*, n_samples: int, reference_size: int, what: str = "generated") -> str:
+def describe(*, n_samples: int, reference_size: int, reference_split: str, what: str = "generated") -> str:
     """The protocol in words, e.g. 'FID, 10k generated vs the 10k test images, pytorch-fid Inception'."""
     return (
         f"FID, {count_words(n_samples)} {what} vs the {count_words(reference_size)} "
-        f"{REFERENCE_SPLIT} images, pytorch-fid Inception"
+        f"{reference_split} images, pytorch-fid Inception"
     )
 
 
@@ -55,13 +57,15 @@ def git_commit(repo: str | Path = ".") -> str | None:
     return out.stdout.strip() or None
 
 
-def protocol(*, n_samples: int, reference_size: int, seed: int) -> dict:
+def protocol(*, n_samples: int, reference_size: int, reference_split: str, seed: int) -> dict:
     """The protocol block of best.json and report.json."""
     return {
-        "description": describe(n_samples=n_samples, reference_size=reference_size),
+        "description": describe(n_samples=n_samples, reference_size=reference_size, reference_split=reference_split),
         "n_samples": n_samples,
-        "reference_split": REFERENCE_SPLIT,
+        "reference_split": reference_split,
         "reference_size": reference_size,
+        # KID leads where the reference is too small for a full-rank FID covariance.
+        "headline": "kid" if reference_size < FULL_RANK else "fid",
         "feature_network": feature_network(),
         "latent_seed": seed,
         "ganlab_commit": git_commit(),

@@ -1,6 +1,8 @@
-"""The reference side of every score, computed once: Inception features of the test set (its
-statistics in pytorch-fid's format, plus the features and labels for KID and per-class FID) and
-of an equally large random subset of the training set (the real-data floor).
+"""The reference side of every score, computed once: Inception features of the reference split
+(`fid.reference`: test or train), its statistics in pytorch-fid's format, plus the features and
+labels for KID and per-class FID; and features of real images outside the reference, for the
+real-data floor: an equally large random subset of the training set when the reference is the
+test set, the test set when it is the training set.
 
 Kept apart from the checkpoint evaluator so that DVC does not recompute these (the costliest
 single step on CPU) when model or training code changes.
@@ -13,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganlab.data import load_split
+from ganlab.data.prepared import load_split
 from ganlab.errors import GanlabError
 from ganlab.io import atomic_path
 from ganlab.metrics.fid import FrechetReference, InceptionFeatures, save_statistics, statistics
@@ -24,38 +26,46 @@ FLOOR_SEED = 0  # which training images stand in for "a perfect generator"; fixe
 
 def compute_reference(
     *,
+    reference: str,
     test_path: str | Path,
     train_path: str | Path,
     stats_out: str | Path,
-    test_features_out: str | Path,
-    train_features_out: str | Path,
+    reference_features_out: str | Path,
+    floor_features_out: str | Path,
     batch_size: int,
     device: str,
     progress: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Features of the test split and of len(test) random training images, saved with labels.
+    """Features of the `reference` split ("test" or "train") and of the floor's real images,
+    saved with labels; returns both ("reference", "floor").
 
     `stats_out` is pytorch-fid's `--save-stats` format (`mu`, `sigma`); the extra arrays let
-    later stages check that checkpoints fit this dataset and name the reference's size.
+    later stages check that checkpoints fit this dataset and name the reference's split and size.
     """
     inception = InceptionFeatures(device=resolve_device(device))
     test, train = load_split(test_path), load_split(train_path)
-    subset = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(FLOOR_SEED))[: len(test.labels)]
+    if reference == "test":
+        ref, floor = test, train
+        pick = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(FLOOR_SEED))
+        floor_idx = pick[: len(test.labels)].sort().values  # sorted: sequential reads of the memory map
+    else:
+        ref, floor, floor_idx = train, test, torch.arange(len(test.labels))
     features = {}
     for name, images, labels, out in (
-        ("test", test.images, test.labels, test_features_out),
-        ("train", train.images[subset], train.labels[subset], train_features_out),
+        ("reference", ref.images, ref.labels, reference_features_out),
+        ("floor", floor.images[floor_idx], floor.labels[floor_idx], floor_features_out),
     ):
         features[name] = inception.of_images(images, batch_size=batch_size, progress=progress)
         save_features(out, features[name], labels.numpy())
-    mu, sigma = statistics(features["test"])
+    mu, sigma = statistics(features["reference"])
     save_statistics(
         stats_out,
         mu,
         sigma,
-        num_classes=np.array(len(test.classes)),
-        image_shape=np.array(test.images.shape[1:]),
-        size=np.array(len(test.labels)),
+        num_classes=np.array(len(ref.classes)),
+        image_shape=np.array(ref.images.shape[1:]),
+        size=np.array(len(ref.labels)),
+        split=np.array(reference),
     )
     return features
 
@@ -75,9 +85,9 @@ def load_features(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         return f["features"], f["labels"]
 
 
-def floor_fid(train_features: np.ndarray, reference: FrechetReference, *, n: int) -> tuple[float, int]:
-    """FID of n real training images against the test statistics: what a generator that
-    reproduced the training data exactly would score at this n. Returns (fid, n used), n capped
-    at the number of stored training features."""
-    n = min(n, len(train_features))
-    return reference.distance(*statistics(train_features[:n])), n
+def floor_fid(floor_features: np.ndarray, reference: FrechetReference, *, n: int) -> tuple[float, int]:
+    """FID of n real images from outside the reference against its statistics: what a generator
+    that drew from the data distribution itself would score at this n. Returns (fid, n used), n
+    capped at the number of stored floor features."""
+    n = min(n, len(floor_features))
+    return reference.distance(*statistics(floor_features[:n])), n

@@ -8,6 +8,7 @@ an unbiased number, here at the full protocol (report.n_samples) even when the c
 from __future__ import annotations
 
 import json
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -17,13 +18,14 @@ import torch
 from ganlab.config import ReportConfig
 from ganlab.errors import GanlabError
 from ganlab.io import atomic_write_text
-from ganlab.metrics.fid import FrechetReference, InceptionFeatures, load_statistics, statistics
+from ganlab.metrics.fid import FrechetReference, InceptionFeatures, load_statistics, reference_info, statistics
 from ganlab.metrics.protocol import describe, protocol
 from ganlab.metrics.reference import floor_fid, load_features
 from ganlab.sampling import balanced_labels, generate_batches, resolve_device
 from ganlab.training.checkpoints import load_generator
 
 KID_SUBSETS, KID_SUBSET_SIZE, KID_RNG_SEED = 100, 1000, 2020  # torch-fidelity's defaults
+MIN_CLASS_IMAGES = 2  # the fewest images a covariance can be estimated from
 
 
 def kid(features_1: np.ndarray, features_2: np.ndarray) -> dict:
@@ -55,14 +57,26 @@ def per_class_fid(
     ref_labels: np.ndarray,
     classes: list[str],
 ) -> dict[str, float]:
-    """FID of each class's generated images against that class's reference images."""
+    """FID of each class's generated images against that class's reference images.
+
+    A class with fewer than MIN_CLASS_IMAGES reference images has no covariance to compare with;
+    it is left out with a warning (more generated images cannot help there). Too few generated
+    images is an error, since raising report.n_samples fixes it.
+    """
     out = {}
     for c, name in enumerate(classes):
         gen, ref = gen_features[gen_labels == c], ref_features[ref_labels == c]
-        if len(gen) < 2 or len(ref) < 2:
+        if len(ref) < MIN_CLASS_IMAGES:
+            print(
+                f"warning: per-class FID leaves out class {c} ({name}): {len(ref)} reference image(s), "
+                f"{len(gen)} generated; it needs at least {MIN_CLASS_IMAGES} reference images",
+                file=sys.stderr,
+            )
+            continue
+        if len(gen) < MIN_CLASS_IMAGES:
             raise GanlabError(
-                f"per-class FID of class {c} ({name}): needs at least 2 images per side, "
-                f"found {len(gen)} generated and {len(ref)} reference (raise report.n_samples)"
+                f"per-class FID of class {c} ({name}): needs at least {MIN_CLASS_IMAGES} generated images, "
+                f"found {len(gen)} (and {len(ref)} reference); raise report.n_samples"
             )
         out[name] = FrechetReference(*statistics(ref)).distance(*statistics(gen))
     return out
@@ -78,21 +92,20 @@ def score_checkpoint(
     n: int,
     seed: int,
     batch_size: int,
+    kid_first: bool = False,
 ) -> dict:
     """FID, KID and (for conditional generators) per-class FID of one checkpoint."""
     generator, meta = load_generator(checkpoint, inception.device)
     labels = balanced_labels(n, generator.num_classes, device=inception.device)
     batches = generate_batches(generator, n=n, batch_size=batch_size, seed=seed, device=inception.device, labels=labels)
     features = inception.of_batches(batches)
-    row = {
-        "iteration": int(meta["iteration"]),
-        "precision": meta["config"]["params"].get("precision", "fp32"),
-        "fid": reference.distance(*statistics(features)),
-        "kid": kid(features, ref_features),
-    }
+    fid, kid_ = reference.distance(*statistics(features)), kid(features, ref_features)
+    row = {"iteration": int(meta["iteration"]), "precision": meta["config"]["params"].get("precision", "fp32")}
+    # KID first where it is the headline: JSON keeps the order, so `dvc exp show` does too.
+    row.update({"kid": kid_, "fid": fid} if kid_first else {"fid": fid, "kid": kid_})
     if generator.num_classes:
         per_class = per_class_fid(features, labels.cpu().numpy(), ref_features, ref_labels, list(meta["classes"]))
-        row["intra_fid"] = float(np.mean(list(per_class.values())))
+        row["intra_fid"] = float(np.mean(list(per_class.values()))) if per_class else None
         row["per_class_fid"] = per_class
     return row
 
@@ -102,8 +115,8 @@ def write_report(
     best: dict[str, Path],
     best_json: str | Path,
     reference_stats: str | Path,
-    test_features: str | Path,
-    train_features: str | Path,
+    reference_features: str | Path,
+    floor_features: str | Path,
     cfg: ReportConfig,
     curve_seed: int,
     batch_size: int,
@@ -119,14 +132,16 @@ def write_report(
     curve = json.loads(Path(best_json).read_text())
     stats = load_statistics(reference_stats)
     reference = FrechetReference(stats["mu"], stats["sigma"])
-    ref_features, ref_labels = load_features(test_features)
+    ref_features, ref_labels = load_features(reference_features)
     inception = InceptionFeatures(device=resolve_device(device))
-    report = {"protocol": protocol(n_samples=cfg.n_samples, reference_size=len(ref_features), seed=cfg.seed)}
+    split, size = reference_info(stats, reference_stats)
+    report = {"protocol": protocol(n_samples=cfg.n_samples, reference_size=size, reference_split=split, seed=cfg.seed)}
+    kid_first = report["protocol"]["headline"] == "kid"
     report["protocol"]["kid"] = (
         f"unbiased MMD², kernel (x·y/d + 1)³, {KID_SUBSETS} subsets, rng seed {KID_RNG_SEED}, "
         f"torch-fidelity {version('torch-fidelity')}"
     )
-    report["protocol"]["per_class_fid"] = "each class's generated images vs that class's test images"
+    report["protocol"]["per_class_fid"] = f"each class's generated images vs that class's {split} images"
     for model, checkpoint in best.items():
         row = score_checkpoint(
             checkpoint,
@@ -137,6 +152,7 @@ def write_report(
             n=cfg.n_samples,
             seed=cfg.seed,
             batch_size=batch_size,
+            kid_first=kid_first,
         )
         chosen = curve.get(model, {})
         if chosen.get("iteration") != row["iteration"]:
@@ -147,11 +163,14 @@ def write_report(
         row["curve_fid"], row["curve_n_samples"] = chosen["fid"], curve["protocol"]["n_samples"]
         row["curve_seed"] = curve["protocol"]["latent_seed"]
         report[model] = row
-    floor, n_floor = floor_fid(load_features(train_features)[0], reference, n=cfg.n_samples)
+    floor, n_floor = floor_fid(load_features(floor_features)[0], reference, n=cfg.n_samples)
+    other = "training" if split == "test" else "test"
     report["floor"] = {
         "fid": floor,
         "n_samples": n_floor,
-        "description": describe(n_samples=n_floor, reference_size=len(ref_features), what="real training images"),
+        "description": describe(
+            n_samples=n_floor, reference_size=size, reference_split=split, what=f"real {other} images"
+        ),
     }
     atomic_write_text(json.dumps(report, indent=2) + "\n", out)
     return report

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ganlab.errors import GanlabError
 from ganlab.io import atomic_path, atomic_write_text, load_checkpoint
-from ganlab.metrics.fid import load_statistics, reference_size
+from ganlab.metrics.fid import load_statistics, reference_info
 from ganlab.metrics.protocol import protocol
 from ganlab.training.checkpoints import snapshot_path
 
@@ -59,7 +59,10 @@ def select_best(
         best[model] = {"iteration": row["iteration"], "fid": row["fid"], "precision": precision}
     if len(n_samples) != 1:
         raise GanlabError(f"FID tables mix n_samples {sorted(n_samples)}; re-run the fid stages")
-    size = reference_size(load_statistics(reference_stats), reference_stats)
-    out = {"protocol": protocol(n_samples=n_samples.pop(), reference_size=size, seed=seed), **best}
+    split, size = reference_info(load_statistics(reference_stats), reference_stats)
+    out = {
+        "protocol": protocol(n_samples=n_samples.pop(), reference_size=size, reference_split=split, seed=seed),
+        **best,
+    }
     atomic_write_text(json.dumps(out, indent=2) + "\n", metrics_out)
     return out

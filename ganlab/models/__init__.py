@@ -23,9 +23,9 @@ MODELS: dict[str, GAN] = {
 }
 
 
-def build_generator(name: str, cfg: GANConfig, *, num_classes: int) -> nn.Module:
-    return MODELS[name].generator.from_config(cfg, num_classes=num_classes)
+def build_generator(name: str, cfg: GANConfig, *, num_classes: int, resolution: int) -> nn.Module:
+    return MODELS[name].generator.from_config(cfg, num_classes=num_classes, resolution=resolution)
 
 
-def build_discriminator(name: str, cfg: GANConfig, *, num_classes: int) -> nn.Module:
-    return MODELS[name].discriminator.from_config(cfg, num_classes=num_classes)
+def build_discriminator(name: str, cfg: GANConfig, *, num_classes: int, resolution: int) -> nn.Module:
+    return MODELS[name].discriminator.from_config(cfg, num_classes=num_classes, resolution=resolution)

@@ -1,5 +1,9 @@
-"""DCGAN for 32×32 images (Radford et al. 2016), unconditional, with the CSC413 variants:
-`upsample: upconv` (Odena et al. 2016) and `spectral_norm` on the discriminator."""
+"""DCGAN (Radford et al. 2016), unconditional, at 32, 64 or 128 pixels, with the CSC413
+variants: `upsample: upconv` (Odena et al. 2016) and `spectral_norm` on the discriminator.
+
+Both networks double or halve the size per layer between 4×4 and the image, and halve or double
+the width with it, so at 64 pixels they are the paper's networks (G: 8g×4×4 -> 4g -> 2g -> g ->
+3×64×64) and at 32 the same with the widest layer dropped."""
 
 from __future__ import annotations
 
@@ -28,35 +32,38 @@ def _up(in_ch: int, out_ch: int, *, upsample: str, bias: bool = False) -> nn.Mod
     return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=bias))
 
 
+def n_doublings(resolution: int) -> int:
+    """How many ×2 steps lie between 4×4 and the image: 3 at 32, 4 at 64, 5 at 128."""
+    return resolution.bit_length() - 3
+
+
 class DCGANGenerator(nn.Module):
-    def __init__(self, *, z_dim: int, g_ch: int, upsample: str = "deconv") -> None:
+    def __init__(self, *, z_dim: int, g_ch: int, resolution: int = 32, upsample: str = "deconv") -> None:
         super().__init__()
-        self.z_dim, self.num_classes = z_dim, 0
-        self.net = nn.Sequential(
-            nn.ConvTranspose2d(z_dim, g_ch * 4, 4, 1, 0, bias=False),  # z×1×1 -> 4g×4×4
-            BatchNorm2d(g_ch * 4),
+        self.z_dim, self.num_classes, self.resolution = z_dim, 0, resolution
+        ch = g_ch * 2 ** (n_doublings(resolution) - 1)  # 4g at 32, 8g at 64, 16g at 128
+        layers = [
+            nn.ConvTranspose2d(z_dim, ch, 4, 1, 0, bias=False),  # z×1×1 -> ch×4×4
+            BatchNorm2d(ch),
             nn.ReLU(inplace=True),
-            _up(g_ch * 4, g_ch * 2, upsample=upsample),  # -> 2g×8×8
-            BatchNorm2d(g_ch * 2),
-            nn.ReLU(inplace=True),
-            _up(g_ch * 2, g_ch, upsample=upsample),  # -> g×16×16
-            BatchNorm2d(g_ch),
-            nn.ReLU(inplace=True),
-            _up(g_ch, 3, upsample=upsample, bias=True),  # -> 3×32×32
-            nn.Tanh(),
-        )
+        ]
+        while ch > g_ch:  # each: ch×s×s -> ch/2×2s×2s, down to g×(R/2)×(R/2)
+            layers += [_up(ch, ch // 2, upsample=upsample), BatchNorm2d(ch // 2), nn.ReLU(inplace=True)]
+            ch //= 2
+        layers += [_up(g_ch, 3, upsample=upsample, bias=True), nn.Tanh()]  # -> 3×R×R
+        self.net = nn.Sequential(*layers)
         self.apply(_init_dcgan)
 
     @classmethod
-    def from_config(cls, cfg: DCGANConfig, *, num_classes: int) -> DCGANGenerator:
-        return cls(z_dim=cfg.z_dim, g_ch=cfg.g_ch, upsample=cfg.upsample)
+    def from_config(cls, cfg: DCGANConfig, *, num_classes: int, resolution: int) -> DCGANGenerator:
+        return cls(z_dim=cfg.z_dim, g_ch=cfg.g_ch, resolution=resolution, upsample=cfg.upsample)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         return self.net(z[:, :, None, None])
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, *, d_ch: int, spectral_norm: bool = False) -> None:
+    def __init__(self, *, d_ch: int, resolution: int = 32, spectral_norm: bool = False) -> None:
         super().__init__()
         # With spectral norm, D drops its BatchNorm (as SN-GAN's CNN does): BN divides by the
         # batch's std, a data-dependent gain that can undo the Lipschitz bound SN enforces,
@@ -66,22 +73,22 @@ class DCGANDiscriminator(nn.Module):
         def norm(ch: int) -> nn.Module:
             return nn.Identity() if spectral_norm else BatchNorm2d(ch)
 
-        self.net = nn.Sequential(
-            wrap(nn.Conv2d(3, d_ch, 4, 2, 1)),  # 3×32×32 -> d×16×16 (no BN on the input layer)
+        layers = [
+            wrap(nn.Conv2d(3, d_ch, 4, 2, 1)),  # 3×R×R -> d×(R/2)×(R/2) (no BN on the input layer)
             nn.LeakyReLU(0.2, inplace=True),
-            wrap(nn.Conv2d(d_ch, d_ch * 2, 4, 2, 1, bias=spectral_norm)),  # -> 2d×8×8
-            norm(d_ch * 2),
-            nn.LeakyReLU(0.2, inplace=True),
-            wrap(nn.Conv2d(d_ch * 2, d_ch * 4, 4, 2, 1, bias=spectral_norm)),  # -> 4d×4×4
-            norm(d_ch * 4),
-            nn.LeakyReLU(0.2, inplace=True),
-            wrap(nn.Conv2d(d_ch * 4, 1, 4, 1, 0)),  # -> 1×1×1 logit
-        )
+        ]
+        ch = d_ch
+        for _ in range(n_doublings(resolution) - 1):  # each: ch×s×s -> 2ch×(s/2)×(s/2), down to 4×4
+            layers += [wrap(nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=spectral_norm)), norm(ch * 2)]
+            layers += [nn.LeakyReLU(0.2, inplace=True)]
+            ch *= 2
+        layers.append(wrap(nn.Conv2d(ch, 1, 4, 1, 0)))  # ch×4×4 -> 1×1×1 logit
+        self.net = nn.Sequential(*layers)
         self.apply(_init_dcgan)
 
     @classmethod
-    def from_config(cls, cfg: DCGANConfig, *, num_classes: int) -> DCGANDiscriminator:
-        return cls(d_ch=cfg.d_ch, spectral_norm=cfg.spectral_norm)
+    def from_config(cls, cfg: DCGANConfig, *, num_classes: int, resolution: int) -> DCGANDiscriminator:
+        return cls(d_ch=cfg.d_ch, resolution=resolution, spectral_norm=cfg.spectral_norm)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         return self.net(x).flatten()

@@ -1,5 +1,6 @@
-"""Conditional SAGAN for 32×32: SNGAN/BigGAN ResNet blocks, spectral norm on every layer,
-self-attention at `attention_res`, conditional BN in G and a projection discriminator."""
+"""Conditional SAGAN at 32, 64 or 128 pixels: SNGAN/BigGAN ResNet blocks, spectral norm on
+every layer, self-attention at `attention_res`, conditional BN in G and a projection
+discriminator."""
 
 from __future__ import annotations
 
@@ -7,7 +8,51 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.config import SAGANConfig
+from ganlab.errors import GanlabError
 from ganlab.layers import BatchNorm2d, ConditionalBatchNorm2d, SelfAttention, sn_conv, sn_embedding, sn_linear
+
+# Block widths as divisors of the widest layer (g_ch, d_ch). 32 pixels is SNGAN's CIFAR layout,
+# one width throughout and D downsampling twice; 64 and 128 are BigGAN's, where G halves its
+# width at every doubling and D doubles it at every halving, down to 4×4.
+G_LAYOUT = {32: (1, 1, 1), 64: (1, 2, 4, 8), 128: (1, 2, 4, 8, 16)}  # per block, output 8×8, 16×16, ...
+D_LAYOUT = {  # per block: (width divisor, downsample)
+    32: ((1, True), (1, True), (1, False), (1, False)),
+    64: ((16, True), (8, True), (4, True), (2, True), (1, False)),
+    128: ((16, True), (8, True), (4, True), (2, True), (1, True), (1, False)),
+}
+
+
+def _block_sizes(resolution: int) -> tuple[list[int], list[int]]:
+    """Output size (pixels a side) of every G block and every D block."""
+    g = [8 * 2**i for i in range(len(G_LAYOUT[resolution]))]
+    d, size = [], resolution
+    for _, down in D_LAYOUT[resolution]:
+        size //= 2 if down else 1
+        d.append(size)
+    return g, d
+
+
+def attention_index(attention_res: int, resolution: int, *, part: str) -> int | None:
+    """The block of G or D (`part`) after which self-attention sits, None for attention_res 0."""
+    if attention_res == 0:
+        return None
+    g, d = _block_sizes(resolution)
+    sizes = g if part == "generator" else d
+    if attention_res not in set(g) & set(d):
+        valid = sorted(set(g) & set(d))
+        raise GanlabError(
+            f"sagan.attention_res={attention_res}: at data.resolution={resolution}, G and D both have blocks of "
+            f"{valid} pixels; expected 0 or one of those"
+        )
+    return sizes.index(attention_res)
+
+
+def _attention(channels: int, index: int | None) -> SelfAttention | None:
+    if index is None:
+        return None
+    if channels < 8:
+        raise GanlabError(f"sagan.attention_res: the attention block has {channels} channels; it needs at least 8")
+    return SelfAttention(channels=channels)
 
 
 class GBlock(nn.Module):
@@ -52,28 +97,31 @@ class DBlock(nn.Module):
 
 
 class SAGANGenerator(nn.Module):
-    def __init__(self, *, z_dim: int, g_ch: int, num_classes: int, attention_res: int) -> None:
+    def __init__(self, *, z_dim: int, g_ch: int, num_classes: int, attention_res: int, resolution: int = 32) -> None:
         super().__init__()
-        self.z_dim, self.num_classes, self.g_ch = z_dim, num_classes, g_ch
+        self.z_dim, self.num_classes, self.g_ch, self.resolution = z_dim, num_classes, g_ch, resolution
         embed_dim = 128 if num_classes else 0
         self.embed = sn_embedding(num_classes, embed_dim) if num_classes else None
         self.linear = sn_linear(z_dim, 4 * 4 * g_ch)  # z -> g×4×4
+        widths = [g_ch] + [g_ch // div for div in G_LAYOUT[resolution]]
+        # Each block doubles the size: g×4×4 -> w1×8×8 -> ... -> wn×R×R (all g at 32 pixels).
         self.blocks = nn.ModuleList(
-            GBlock(in_ch=g_ch, out_ch=g_ch, embed_dim=embed_dim) for _ in range(3)
-        )  # -> g×8×8 -> g×16×16 -> g×32×32
+            GBlock(in_ch=a, out_ch=b, embed_dim=embed_dim) for a, b in zip(widths[:-1], widths[1:])
+        )
         # Attention right after the block whose output has `attention_res` pixels a side.
-        self.attention_after = {8: 0, 16: 1}.get(attention_res)
-        self.attention = SelfAttention(channels=g_ch) if self.attention_after is not None else None
-        self.bn = BatchNorm2d(g_ch)
-        self.to_rgb = sn_conv(g_ch, 3)  # -> 3×32×32
+        self.attention_after = attention_index(attention_res, resolution, part="generator")
+        self.attention = _attention(widths[(self.attention_after or 0) + 1], self.attention_after)
+        self.bn = BatchNorm2d(widths[-1])
+        self.to_rgb = sn_conv(widths[-1], 3)  # -> 3×R×R
 
     @classmethod
-    def from_config(cls, cfg: SAGANConfig, *, num_classes: int) -> SAGANGenerator:
+    def from_config(cls, cfg: SAGANConfig, *, num_classes: int, resolution: int) -> SAGANGenerator:
         return cls(
             z_dim=cfg.z_dim,
             g_ch=cfg.g_ch,
             num_classes=num_classes if cfg.conditional else 0,
             attention_res=cfg.attention_res,
+            resolution=resolution,
         )
 
     def class_embedding(self, labels: Tensor) -> Tensor:
@@ -96,29 +144,30 @@ class SAGANGenerator(nn.Module):
 
 
 class SAGANDiscriminator(nn.Module):
-    def __init__(self, *, d_ch: int, num_classes: int, attention_res: int) -> None:
+    def __init__(self, *, d_ch: int, num_classes: int, attention_res: int, resolution: int = 32) -> None:
         super().__init__()
         self.num_classes = num_classes
+        widths = [3] + [d_ch // div for div, _ in D_LAYOUT[resolution]]
+        downs = [down for _, down in D_LAYOUT[resolution]]
+        # 32 pixels: 3×32×32 -> d×16×16 -> d×8×8 -> d×8×8 -> d×8×8. 64: 3×64×64 -> d/16×32×32
+        # -> d/8×16×16 -> d/4×8×8 -> d/2×4×4 -> d×4×4; 128 the same with one more halving.
         self.blocks = nn.ModuleList(
-            [
-                DBlock(in_ch=3, out_ch=d_ch, down=True, first=True),  # 3×32×32 -> d×16×16
-                DBlock(in_ch=d_ch, out_ch=d_ch, down=True),  # -> d×8×8
-                DBlock(in_ch=d_ch, out_ch=d_ch, down=False),  # -> d×8×8
-                DBlock(in_ch=d_ch, out_ch=d_ch, down=False),  # -> d×8×8
-            ]
+            DBlock(in_ch=a, out_ch=b, down=down, first=i == 0)
+            for i, (a, b, down) in enumerate(zip(widths[:-1], widths[1:], downs))
         )
-        self.attention_after = {16: 0, 8: 1}.get(attention_res)
-        self.attention = SelfAttention(channels=d_ch) if self.attention_after is not None else None
+        self.attention_after = attention_index(attention_res, resolution, part="discriminator")
+        self.attention = _attention(widths[(self.attention_after or 0) + 1], self.attention_after)
         self.linear = sn_linear(d_ch, 1)
         # Projection discriminator (Miyato & Koyama 2018): adds <embed(y), features>.
         self.embed = sn_embedding(num_classes, d_ch) if num_classes else None
 
     @classmethod
-    def from_config(cls, cfg: SAGANConfig, *, num_classes: int) -> SAGANDiscriminator:
+    def from_config(cls, cfg: SAGANConfig, *, num_classes: int, resolution: int) -> SAGANDiscriminator:
         return cls(
             d_ch=cfg.d_ch,
             num_classes=num_classes if cfg.conditional else 0,
             attention_res=cfg.attention_res,
+            resolution=resolution,
         )
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:

@@ -27,9 +27,9 @@ def list_snapshots(folder: Path) -> list[Path]:
     return sorted(Path(folder).glob(SNAPSHOT_GLOB))
 
 
-def run_config(name: str, cfg: GANConfig, *, seed: int, data_md5: str) -> dict:
+def run_config(name: str, cfg: GANConfig, *, seed: int, data_digest: str, resolution: int) -> dict:
     """The resolved config saved in every checkpoint; it also decides whether to resume."""
-    return {"model": name, "seed": seed, "data_md5": data_md5, "params": to_dict(cfg)}
+    return {"model": name, "seed": seed, "data_digest": data_digest, "resolution": resolution, "params": to_dict(cfg)}
 
 
 def resume_mismatch(saved: dict, current: dict) -> list[str]:
@@ -52,7 +52,9 @@ def resume_mismatch(saved: dict, current: dict) -> list[str]:
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
-def save_snapshot(path: Path, *, generator: nn.Module, config: dict, iteration: int, classes: list[str]) -> None:
+def save_snapshot(
+    path: Path, *, generator: nn.Module, config: dict, iteration: int, classes: list[str], resolution: int
+) -> None:
     atomic_torch_save(
         {
             "generator": generator.state_dict(),
@@ -60,10 +62,15 @@ def save_snapshot(path: Path, *, generator: nn.Module, config: dict, iteration: 
             "iteration": iteration,
             "num_classes": generator.num_classes,
             "classes": list(classes),
-            "image_shape": [3, 32, 32],
+            "image_shape": [3, resolution, resolution],
         },
         path,
     )
+
+
+def snapshot_resolution(ckpt: dict) -> int:
+    """The image size a snapshot generates (checkpoints from before 64/128 pixels hold 32)."""
+    return int(ckpt.get("image_shape", [3, 32, 32])[-1])
 
 
 def load_generator(path: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
@@ -77,7 +84,7 @@ def load_generator(path: Path, device: torch.device | str = "cpu") -> tuple[nn.M
     if model not in MODELS:
         raise GanlabError(f"{path}: unknown model {model!r} (expected one of {sorted(MODELS)})")
     cfg = MODELS[model].config(**config["params"])
-    generator = build_generator(model, cfg, num_classes=ckpt["num_classes"])
+    generator = build_generator(model, cfg, num_classes=ckpt["num_classes"], resolution=snapshot_resolution(ckpt))
     try:
         generator.load_state_dict(ckpt["generator"])
     except RuntimeError as e:

@@ -13,14 +13,16 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from ganlab.augment import diff_augment
 from ganlab.config import GANConfig
-from ganlab.data import load_split
+from ganlab.data.prepared import Split, load_split
 from ganlab.errors import GanlabError
-from ganlab.io import atomic_path, atomic_torch_save, file_digest, load_checkpoint
+from ganlab.io import atomic_path, atomic_torch_save, load_checkpoint
 from ganlab.layers import attention_gammas
 from ganlab.losses import LOSSES, gradient_penalty
 from ganlab.models import build_discriminator, build_generator
-from ganlab.sampling import random_labels, resolve_device, to_float
+from ganlab.sampling import random_labels, resolve_device
+from ganlab.training.batches import RealBatches
 from ganlab.training.checkpoints import (
     list_snapshots,
     resume_mismatch,
@@ -85,10 +87,13 @@ class TrainState:
 MEMORY_FORMAT = torch.channels_last
 
 
-def build_state(name: str, cfg: GANConfig, *, num_classes: int, seed: int, device: torch.device) -> TrainState:
+def build_state(
+    name: str, cfg: GANConfig, *, num_classes: int, resolution: int, seed: int, device: torch.device
+) -> TrainState:
     torch.manual_seed(seed)  # weight init and spectral-norm vectors
-    generator = build_generator(name, cfg, num_classes=num_classes).to(device, memory_format=MEMORY_FORMAT)
-    discriminator = build_discriminator(name, cfg, num_classes=num_classes).to(device, memory_format=MEMORY_FORMAT)
+    shape = dict(num_classes=num_classes, resolution=resolution)
+    generator = build_generator(name, cfg, **shape).to(device, memory_format=MEMORY_FORMAT)
+    discriminator = build_discriminator(name, cfg, **shape).to(device, memory_format=MEMORY_FORMAT)
     ema = copy.deepcopy(generator).requires_grad_(False) if cfg.ema > 0 else None
     if cfg.compile:
         # In place (nn.Module.compile), so state_dict keys and checkpoints are unchanged.
@@ -198,11 +203,14 @@ def lr_scale(cfg: GANConfig, iteration: int) -> float:
     return 1.0 - iteration / cfg.iterations if cfg.lr_decay == "linear" else 1.0
 
 
-def make_step(state: TrainState, cfg: GANConfig, *, images: Tensor, labels: Tensor) -> Callable[[], Tensor]:
+def make_step(state: TrainState, cfg: GANConfig, *, real_batches: RealBatches) -> Callable[[], Tensor]:
     """One training iteration as a closure: `n_dis` D steps, one G step, the EMA update.
 
     It returns the detached (loss_d, loss_g, mean D(real), mean D(fake)) on the device, so the
-    caller decides when to sync. `images` (uint8) and `labels` must already be on the device.
+    caller decides when to sync.
+
+    With `diffaug`, every image D sees goes through the same differentiable augmentation, real
+    and fake, in the D and the G step (the GP's interpolates too), drawn from the training RNG.
 
     Under `precision: bf16` only the forward passes of G and D run under autocast: weights,
     Adam moments and the EMA copy stay fp32, D's outputs are cast to fp32 before the loss, and
@@ -211,10 +219,12 @@ def make_step(state: TrainState, cfg: GANConfig, *, images: Tensor, labels: Tens
     way they do in fp16, and there is nothing for loss scaling to rescue.
     """
     G, D, rng = state.generator, state.discriminator, state.rng
-    dev, num_classes, loss = images.device, G.num_classes, LOSSES[cfg.loss]
-    bf16 = cfg.precision == "bf16"
+    dev, num_classes, loss = rng.device, G.num_classes, LOSSES[cfg.loss]
+    bf16, policies = cfg.precision == "bf16", cfg.diffaug_policies
 
     def forward_d(x: Tensor, y: Tensor | None) -> Tensor:
+        if policies:
+            x = diff_augment(x, policies, generator=rng)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
             return D(x, y).float()
 
@@ -232,9 +242,8 @@ def make_step(state: TrainState, cfg: GANConfig, *, images: Tensor, labels: Tens
             for group in opt.param_groups:
                 group["lr"] = lr * scale
         for _ in range(cfg.n_dis):
-            idx = torch.randint(len(images), (cfg.batch_size,), generator=rng, device=dev)
-            real = to_float(images[idx]).contiguous(memory_format=MEMORY_FORMAT)
-            real_y = labels[idx] if num_classes else None
+            real, real_y = real_batches.batch(cfg.batch_size)
+            real_y = real_y if num_classes else None
             z, fake_y = noise(cfg.batch_size)
             with torch.no_grad():
                 fake = forward_g(z, fake_y).float()
@@ -260,6 +269,19 @@ def make_step(state: TrainState, cfg: GANConfig, *, images: Tensor, labels: Tens
     return step
 
 
+def _check_data(name: str, cfg: GANConfig, split: Split) -> None:
+    if len(split.labels) < cfg.batch_size:
+        raise GanlabError(
+            f"{name}.batch_size={cfg.batch_size}: the training set holds only {len(split.labels)} images, "
+            "fewer than one batch; lower the batch size or add images"
+        )
+    if getattr(cfg, "conditional", False) and not split.classes:
+        raise GanlabError(
+            f"{name}.conditional=true, but the training images have no classes (a folder without class "
+            f"subfolders); run with -S {name}.conditional=false, or sort the images into one subfolder per class"
+        )
+
+
 def train(
     name: str,
     cfg: GANConfig,
@@ -278,8 +300,9 @@ def train(
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     out_dir = Path(out_dir)
     split = load_split(data_path)
-    config = run_config(name, cfg, seed=seed, data_md5=file_digest(data_path))
-    state = build_state(name, cfg, num_classes=len(split.classes), seed=seed, device=dev)
+    _check_data(name, cfg, split)
+    config = run_config(name, cfg, seed=seed, data_digest=split.digest, resolution=split.resolution)
+    state = build_state(name, cfg, num_classes=len(split.classes), resolution=split.resolution, seed=seed, device=dev)
     _prepare_output(out_dir, config, cfg.iterations, state)
 
     log = TrainLog(log_path, ["iteration", *LOG_STATS, *_gamma_columns(state), "seconds"])
@@ -288,8 +311,7 @@ def train(
         print(f"{name}: already trained to iteration {state.iteration}")
         return state
 
-    # The whole dataset lives on the device as uint8; batches are gathered by random index.
-    step = make_step(state, cfg, images=split.images.to(dev), labels=split.labels.to(dev))
+    step = make_step(state, cfg, real_batches=RealBatches(split, rng=state.rng, memory_format=MEMORY_FORMAT))
     state.generator.train(), state.discriminator.train()
 
     # Running sums on the device: no host sync until a log or checkpoint point.
@@ -344,6 +366,7 @@ def train(
                 config=config,
                 iteration=it,
                 classes=split.classes,
+                resolution=split.resolution,
             )
             atomic_torch_save(state.state_dict(config), out_dir / "last.pt")
     bar.close()
