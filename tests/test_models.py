@@ -120,3 +120,53 @@ def test_dcgan_spectral_norm_discriminator_drops_batchnorm():
     assert out.shape == (4,)
     out.sum().backward()
     assert all(p.grad is not None for p in D.parameters())
+
+
+def test_32_pixel_layouts_are_unchanged():
+    """The networks at 32 pixels have the same parameter names and shapes as before 64 and 128
+    pixels existed, so older checkpoints load (signatures taken from commit 229ed56)."""
+    import hashlib
+
+    from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
+    from ganlab.models.sagan import SAGANDiscriminator, SAGANGenerator
+
+    def signature(net):
+        return hashlib.sha256(repr([(k, tuple(v.shape)) for k, v in net.state_dict().items()]).encode()).hexdigest()
+
+    assert signature(DCGANGenerator(z_dim=100, g_ch=64)).startswith("e8d8bca3214395f0")
+    assert signature(DCGANDiscriminator(d_ch=64)).startswith("33dbf0e1dcb9ce75")
+    assert signature(DCGANDiscriminator(d_ch=64, spectral_norm=True)).startswith("e648baa9a23f4c6e")
+    assert signature(SAGANGenerator(z_dim=128, g_ch=32, num_classes=10, attention_res=16)).startswith(
+        "68107829dba291e1"
+    )
+    assert signature(SAGANDiscriminator(d_ch=32, num_classes=10, attention_res=16)).startswith("4b023835c0f8e8a8")
+
+
+def test_dcgan_at_64_is_radford_et_al():
+    from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
+
+    G, D = DCGANGenerator(z_dim=100, g_ch=64, resolution=64), DCGANDiscriminator(d_ch=64, resolution=64)
+    convs = [m for m in G.net if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [(m.in_channels, m.out_channels) for m in convs] == [(100, 512), (512, 256), (256, 128), (128, 64), (64, 3)]
+    convs = [m for m in D.net if isinstance(m, torch.nn.Conv2d)]
+    assert [(m.in_channels, m.out_channels) for m in convs] == [(3, 64), (64, 128), (128, 256), (256, 512), (512, 1)]
+    assert G(torch.randn(2, 100)).shape == (2, 3, 64, 64) and D(torch.zeros(2, 3, 64, 64)).shape == (2,)
+
+
+@pytest.mark.parametrize("resolution", [64, 128])
+def test_sagan_follows_biggan_layouts_and_checks_attention_res(resolution):
+    from ganlab.errors import GanlabError
+    from ganlab.models.sagan import SAGANDiscriminator, SAGANGenerator
+
+    G = SAGANGenerator(z_dim=8, g_ch=64, num_classes=3, attention_res=32, resolution=resolution)
+    D = SAGANDiscriminator(d_ch=128, num_classes=3, attention_res=32, resolution=resolution)
+    # G halves its width at every doubling, D doubles it at every halving, as in BigGAN.
+    g_widths = [b.conv2.out_channels for b in G.blocks]
+    d_widths = [b.conv2.out_channels for b in D.blocks]
+    assert g_widths == {64: [64, 32, 16, 8], 128: [64, 32, 16, 8, 4]}[resolution]
+    assert d_widths == {64: [8, 16, 32, 64, 128], 128: [8, 16, 32, 64, 128, 128]}[resolution]
+    y = torch.tensor([0, 2])
+    x = G(torch.randn(2, 8), y)
+    assert x.shape == (2, 3, resolution, resolution) and D(x, y).shape == (2,)
+    with pytest.raises(GanlabError, match=rf"attention_res=128: at data.resolution={resolution}, G and D both"):
+        SAGANGenerator(z_dim=8, g_ch=64, num_classes=3, attention_res=128, resolution=resolution)

@@ -44,25 +44,29 @@ def _write_params(repo: Path, **overrides) -> None:
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("pipeline")
-    repo = root / "repo"
+def make_repo(repo: Path, **params) -> Path:
+    """A git repo holding this checkout's tracked files, with tiny params and `params` on top."""
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
                            text=True, check=True).stdout.split()  # fmt: skip
     for name in files:
         if (REPO / name).is_file():
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, repo / name)
-    write_cifar10(root / "cifar", per_batch=20)  # 20 test images: 2 per class for per-class FID
-    _write_params(
-        repo, **{"data.source": str(root / "cifar"), "data.verify": False, "fid.n_samples": 8,
-                 "fid.batch_size": 8, "sagan.lr_d": 2e-4},
-    )  # fmt: skip
+    _write_params(repo, **params)
     _run(repo, "git", "init", "-q", "-b", "main")
     _run(repo, "git", "add", "-A")
     _run(repo, "git", "commit", "-qm", "baseline")
     return repo
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("pipeline")
+    write_cifar10(root / "cifar", per_batch=20)  # 20 test images: 2 per class for per-class FID
+    return make_repo(
+        root / "repo", **{"data.source": str(root / "cifar"), "data.verify": False, "fid.n_samples": 8,
+                          "fid.batch_size": 8, "sagan.lr_d": 2e-4},
+    )  # fmt: skip
 
 
 def test_repro_produces_every_output(repo):
@@ -70,8 +74,8 @@ def test_repro_produces_every_output(repo):
     assert _ran(out) == {"prepare", "train@dcgan", "train@sagan", "fid_reference", "fid@dcgan", "fid@sagan",
                          "select", "report", "render"}  # fmt: skip
     for path in [
-        "data/prepared/train.pt", "data/prepared/test.pt", "data/fid/test_stats.npz", "data/fid/test_features.npz",
-        "data/fid/train_features.npz", "metrics/report.json",
+        "data/prepared/train/images.npy", "data/prepared/test/meta.json", "data/prepared/bad_files.txt",
+        "data/fid/stats.npz", "data/fid/reference_features.npz", "data/fid/floor_features.npz", "metrics/report.json",
         "models/dcgan/checkpoints/iter_000002.pt", "models/sagan/checkpoints/iter_000004.pt", "models/sagan/last.pt",
         "metrics/dcgan/train_log.csv", "metrics/sagan/fid.csv", "metrics/sagan/fid_cache.json", "metrics/best.json",
         "models/best/dcgan.pt", "models/best/sagan.pt", "plots/dcgan_samples.png", "plots/sagan_samples.png",
@@ -160,7 +164,7 @@ def test_killed_repro_resumes_to_the_same_checkpoints(repo, tmp_path):
     assert "train@dcgan" not in _ran(out)
 
     # The same training run, uninterrupted, outside DVC.
-    _run(repo, "python", "stages/train.py", "--model", "sagan", "--data", "data/prepared/train.pt",
+    _run(repo, "python", "stages/train.py", "--model", "sagan", "--data", "data/prepared/train",
          "--out", str(tmp_path / "straight"), "--log", str(tmp_path / "log.csv"))  # fmt: skip
     resumed, straight = _snapshot_weights(folder), _snapshot_weights(tmp_path / "straight/checkpoints")
     assert list(resumed) == [f"iter_{i:06d}.pt" for i in range(6, 61, 6)] == list(straight)
@@ -168,3 +172,46 @@ def test_killed_repro_resumes_to_the_same_checkpoints(repo, tmp_path):
         for key, value in resumed[name].items():
             assert torch.equal(value, straight[name][key]), f"{name}: {key}"
     assert len((repo / "metrics/sagan/fid.csv").read_text().splitlines()) == 11
+
+
+ALL_STAGES = {"prepare", "train@dcgan", "train@sagan", "fid_reference", "fid@dcgan", "fid@sagan", "select", "report",
+              "render"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "resolution, layout",
+    [(32, {"cats": 10, "dogs": 8, "owls": 6}), (64, {"": 24}), (128, {"cats": 10, "dogs": 10})],
+    ids=["32px-classes", "64px-flat", "128px-classes"],
+)
+def test_an_image_folder_trains_both_models_end_to_end(tmp_path, resolution, layout):
+    """PNG images (RGB, RGBA, greyscale) and a JPEG, with and without class subfolders, through
+    `dvc repro`: both models train at the folder's resolution and every stage runs."""
+    from PIL import Image
+
+    from tests.conftest import write_image_folder
+
+    write_image_folder(tmp_path / "photos", layout, size=50)
+    first = next(p for p in sorted((tmp_path / "photos").rglob("*.png")))
+    Image.open(first).convert("RGB").save(first.with_suffix(".jpg"), quality=90)
+    first.unlink()
+    classes = [c for c in layout if c]
+    # D's 16-px block has d_ch/8 channels at 64 px (d_ch/4 at 128): attention there needs 8.
+    sagan = {"sagan.d_ch": 64} if resolution > 32 else {}
+    repo = make_repo(
+        tmp_path / "repo", **{"data.dataset": "folder", "data.source": str(tmp_path / "photos"),
+                              "data.resolution": resolution, "data.test_fraction": 0.25,
+                              "sagan.conditional": bool(classes), "fid.n_samples": 8, "fid.batch_size": 8,
+                              "report.n_samples": 12, **sagan},
+    )  # fmt: skip
+    out = _run(repo, "dvc", "repro")
+    assert _ran(out) == ALL_STAGES
+    for model in ("dcgan", "sagan"):
+        snap = load_checkpoint(repo / f"models/{model}/checkpoints/iter_000004.pt")
+        assert snap["image_shape"] == [3, resolution, resolution] and snap["classes"] == classes
+    report = json.loads((repo / "metrics/report.json").read_text())
+    assert report["protocol"]["headline"] == "kid"  # a handful of reference images: KID leads
+    assert list(report["sagan"])[:3] == ["iteration", "precision", "kid"]
+    assert ("per_class_fid" in report["sagan"]) == bool(classes)
+    for name in ("sagan_classes.png", "sagan_interpolation.png", "dcgan_samples.png", "fid.png"):
+        assert (repo / "plots" / name).is_file(), name
+    assert "Data and pipelines are up to date" in _run(repo, "dvc", "status")

@@ -190,3 +190,67 @@ def test_ema_snapshot_has_its_own_batchnorm_statistics(prepared, tmp_path):
             assert not torch.equal(snap[key], ema[key]), key  # re-measured, not G's copied ones
         elif "num_batches_tracked" not in key:
             assert torch.equal(snap[key], ema[key]), key  # the averaged weights themselves
+
+
+def test_diffaug_changes_the_step_and_gradients_reach_g_through_it(prepared, tmp_path, monkeypatch):
+    import ganlab.training.loop as loop
+
+    seen = []
+    real_augment = loop.diff_augment
+
+    def spy(x, policies, *, generator):
+        out = real_augment(x, policies, generator=generator)
+        seen.append((x.requires_grad, policies))
+        return out
+
+    monkeypatch.setattr(loop, "diff_augment", spy)
+    plain = _train(tmp_path, "dcgan", out="plain", iterations=1)
+    augmented = _train(tmp_path, "dcgan", out="aug", iterations=1, diffaug="color,translation,cutout")
+    # n_dis 1: D sees real and fake in the D step, then fake in the G step, where fake carries G's graph.
+    assert seen == [(False, ["color", "translation", "cutout"])] * 2 + [(True, ["color", "translation", "cutout"])]
+    g_plain, g_aug = plain.generator.state_dict(), augmented.generator.state_dict()
+    assert any(not torch.equal(g_plain[k], g_aug[k]) for k in g_plain if g_plain[k].is_floating_point())
+
+
+def test_diffaug_run_resumes_bit_exactly(prepared, tmp_path):
+    _train(tmp_path, out="straight", iterations=6, ckpt_every=2, diffaug="color,translation,cutout")
+    _train(tmp_path, out="resumed", iterations=2, ckpt_every=2, diffaug="color,translation,cutout")
+    _train(tmp_path, out="resumed", iterations=6, ckpt_every=2, diffaug="color,translation,cutout")
+    _assert_same_weights(
+        _final_weights(tmp_path / "straight/models/last.pt"), _final_weights(tmp_path / "resumed/models/last.pt")
+    )
+
+
+@pytest.mark.parametrize("resolution", [64, 128])
+@pytest.mark.parametrize("name", ["dcgan", "sagan"])
+def test_networks_follow_the_data_resolution(tmp_path, name, resolution):
+    import numpy as np
+
+    from tests.conftest import write_prepared
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(16, 3, resolution, resolution), dtype=np.uint8)
+    write_prepared(tmp_path / "train", images, np.arange(16) % 2, ["a", "b"])
+    # D's widest block is d_ch and its 16-px block d_ch/8 at 64 px: attention there needs 8 channels.
+    sagan = {"attention_res": 16, "g_ch": 32, "d_ch": 64} if name == "sagan" else {}
+    _train(tmp_path, name, iterations=1, ckpt_every=1, **sagan)
+    snap = load_checkpoint(tmp_path / "run/models/checkpoints/iter_000001.pt")
+    assert snap["image_shape"] == [3, resolution, resolution] and snap["config"]["resolution"] == resolution
+    G, _ = load_generator(tmp_path / "run/models/checkpoints/iter_000001.pt")
+    labels = torch.tensor([0, 1]) if G.num_classes else None
+    assert G(torch.randn(2, G.z_dim), labels).shape == (2, 3, resolution, resolution)
+
+
+def test_unlabelled_data_refuses_a_conditional_sagan_and_a_too_large_batch(tmp_path):
+    import numpy as np
+
+    from tests.conftest import write_prepared
+
+    images = np.zeros((6, 3, 32, 32), dtype=np.uint8)
+    write_prepared(tmp_path / "train", images, np.zeros(6, dtype=np.int64), [])
+    with pytest.raises(GanlabError, match=r"sagan.conditional=true, but .* no classes.*-S sagan.conditional=false"):
+        _train(tmp_path, "sagan", iterations=1, batch_size=4)
+    with pytest.raises(GanlabError, match=r"dcgan.batch_size=8: the training set holds only 6 images"):
+        _train(tmp_path, "dcgan", iterations=1)
+    state = _train(tmp_path, "sagan", iterations=1, batch_size=4, conditional=False)
+    assert state.generator.num_classes == 0

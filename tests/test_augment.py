@@ -1,0 +1,65 @@
+"""DiffAugment: what each policy does, that it is differentiable, and that it draws only from
+the generator it is given."""
+
+import pytest
+import torch
+
+from ganlab.augment import AUGMENTATIONS, color, cutout, diff_augment, translation
+from ganlab.config import DIFFAUG_POLICIES
+
+
+def _images(n=6, size=16):
+    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+
+def test_registry_matches_the_config_names():
+    assert tuple(AUGMENTATIONS) == DIFFAUG_POLICIES
+
+
+@pytest.mark.parametrize("policy", DIFFAUG_POLICIES)
+def test_each_policy_is_differentiable_and_seeded(policy):
+    x = _images().requires_grad_(True)
+    out = AUGMENTATIONS[policy](x, torch.Generator().manual_seed(1))
+    assert out.shape == x.shape and not torch.equal(out, x)
+    (out * torch.randn_like(out)).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    again = AUGMENTATIONS[policy](x.detach(), torch.Generator().manual_seed(1))
+    assert torch.equal(again, out.detach())  # all randomness comes from the generator passed in
+
+
+def test_translation_shifts_whole_images_and_fills_with_zeros():
+    x = torch.arange(64.0).view(1, 1, 8, 8).repeat(50, 3, 1, 1) + 1  # no zeros in the input
+    out = translation(x, torch.Generator().manual_seed(0))
+    for img in out:
+        inside = img[0] != 0
+        rows, cols = inside.any(1).nonzero(), inside.any(0).nonzero()
+        y0, x0 = int(rows[0]), int(cols[0])
+        # What remains is one shifted copy: output (i, j) reads input (i + dy, j + dx).
+        src = img[0][inside].view(int(inside.any(1).sum()), int(inside.any(0).sum()))
+        dy, dx = int(src[0, 0] - 1) // 8 - y0, int(src[0, 0] - 1) % 8 - x0
+        assert abs(dy) <= 1 and abs(dx) <= 1  # at most 1/8 of 8 pixels
+        assert torch.equal(src, x[0, 0, y0 + dy : y0 + dy + src.shape[0], x0 + dx : x0 + dx + src.shape[1]])
+
+
+def test_cutout_zeroes_one_square_of_half_the_size():
+    x = torch.ones(200, 3, 8, 8)
+    out = cutout(x, torch.Generator().manual_seed(0))
+    holes = (out[:, 0] == 0).sum(dim=(1, 2))
+    assert holes.max() == 16 and holes.min() >= 4  # 4×4, clipped at the border
+    assert torch.equal(out[:, 0], out[:, 2])  # the same square in every channel
+
+
+def test_color_changes_brightness_saturation_contrast_per_image():
+    x = _images(n=200)
+    out = color(x, torch.Generator().manual_seed(0))
+    shift = (out - x).mean(dim=(1, 2, 3))
+    assert shift.std() > 0.1  # a different change per image
+
+
+def test_policies_apply_in_order_from_one_generator():
+    x = _images()
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    combined = diff_augment(x, ["color", "translation", "cutout"], generator=g1)
+    stepwise = cutout(translation(color(x, g2), g2), g2)
+    assert torch.equal(combined, stepwise)
+    assert torch.equal(diff_augment(x, [], generator=g1), x)
