@@ -1,6 +1,6 @@
 """FID speed: our in-memory pipeline vs pytorch-fid's CLI path on PNG folders, same N images.
 
-    python bench/fid_speed.py [--n 500] [--batch-size 50] [--device auto] [--data data/prepared/test.pt]
+    python bench/fid_speed.py [--n 500] [--batch-size 50] [--device auto] [--data data/prepared/test]
 
 Ours: uint8 tensors in memory, pytorch-fid's network with BatchNorm folded into the convs, NHWC
 (ganlab.metrics.fid.InceptionFeatures). pytorch-fid's CLI path: its unmodified network, NCHW,
@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 from pytorch_fid import fid_score
 
-from ganlab.data import load_split
+from ganlab.data.prepared import load_split
 from ganlab.metrics.fid import DIMS, FrechetReference, InceptionFeatures, load_inception, statistics
 from ganlab.sampling import resolve_device
 
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--data", default="data/prepared/test.pt")
+    parser.add_argument("--data", default="data/prepared/test")
     args = parser.parse_args()
     device = resolve_device(args.device)
     torch.manual_seed(0)

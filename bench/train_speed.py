@@ -1,6 +1,6 @@
 """Training speed of each model at its params.yaml widths, fp32 against bf16 (and torch.compile).
 
-    python bench/train_speed.py [--device auto] [--iters 10] [--batch-size 64] [--compile] [--nchw]
+    python bench/train_speed.py [--device auto] [--iters 10] [--batch-size 64] [--resolution 32] [--compile] [--nchw]
 
 Runs the exact step `dvc repro` trains with (ganlab.training.loop.make_step) on random data and
 prints, per model and variant: it/s, GFLOP per iteration, GFLOP/s, and the fraction of this
@@ -19,8 +19,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganlab.config import MODEL_SECTIONS, load_params
+from ganlab.data.prepared import Split
 from ganlab.sampling import resolve_device
 from ganlab.training import loop
+from ganlab.training.batches import RealBatches
 from ganlab.training.loop import build_state, make_step
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -46,6 +48,13 @@ def gemm_peak(device: torch.device, dtype: torch.dtype, *, size: int, seconds: f
     return best
 
 
+def random_split(resolution: int, *, n: int = 1024, num_classes: int = 10) -> Split:
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 3, resolution, resolution), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, num_classes, (n,), generator=g)
+    return Split(images=images, labels=labels, classes=[str(c) for c in range(num_classes)], digest="random")
+
+
 def its_per_second(step, *, iters: int, warmup: int, device: torch.device) -> float:
     for _ in range(warmup):
         step()
@@ -64,6 +73,7 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--resolution", type=int, default=32, choices=(32, 64, 128))
     parser.add_argument("--models", nargs="+", default=list(MODEL_SECTIONS))
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (minutes to compile on CPU)")
     parser.add_argument("--nchw", action="store_true", help="train in NCHW instead of channels_last")
@@ -80,7 +90,7 @@ def main() -> None:
         torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     )
     peaks = {p: gemm_peak(device, d, size=8192 if device.type == "cuda" else 2048) for p, d in DTYPES.items()}
-    print(f"device: {device} ({name_dev}), torch {torch.__version__}, batch {args.batch_size}, "
+    print(f"device: {device} ({name_dev}), torch {torch.__version__}, batch {args.batch_size}, {args.resolution} px, "
           f"memory format {'NCHW' if args.nchw else 'channels_last'}")  # fmt: skip
     print("GEMM peak: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in peaks.items()))
     header = ("model", "g_ch", "d_ch", "variant", "it/s", "GFLOP/it", "GFLOP/s", "of peak")
@@ -93,10 +103,9 @@ def main() -> None:
             cfg = dataclasses.replace(
                 params.model(name), batch_size=args.batch_size, precision=precision, compile=compiled
             )
-            state = build_state(name, cfg, num_classes=10, seed=0, device=device)
-            images = torch.randint(0, 256, (1024, 3, 32, 32), dtype=torch.uint8, device=device)
-            labels = torch.randint(0, 10, (1024,), device=device)
-            step = make_step(state, cfg, images=images, labels=labels)
+            state = build_state(name, cfg, num_classes=10, resolution=args.resolution, seed=0, device=device)
+            real = RealBatches(random_split(args.resolution), rng=state.rng, memory_format=loop.MEMORY_FORMAT)
+            step = make_step(state, cfg, real_batches=real)
             compile_s = None
             if compiled:
                 start = time.perf_counter()
