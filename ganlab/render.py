@@ -160,7 +160,8 @@ def loss_figure(model: str, log_csv: Path) -> plt.Figure:
 
 def save_figure(fig: plt.Figure, path: str | Path) -> None:
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+        # "tight" grows the canvas to fit long row labels ("Smileys & Emotion") instead of clipping them.
+        fig.savefig(tmp, format="png", bbox_inches="tight", pad_inches=0.05)
     plt.close(fig)
 
 
