@@ -18,9 +18,10 @@ from torchvision.utils import make_grid  # noqa: E402
 from ganlab.interpolation import alphas, interpolate_classes, interpolate_latents, resolve_class  # noqa: E402
 from ganlab.io import atomic_path  # noqa: E402
 from ganlab.metrics.fid import FrechetReference, load_statistics, reference_info  # noqa: E402
+from ganlab.metrics.kid import kid  # noqa: E402
 from ganlab.metrics.protocol import count_words, describe  # noqa: E402
 from ganlab.metrics.reference import floor_fid, load_features  # noqa: E402
-from ganlab.metrics.select import best_of, read_fid_csv  # noqa: E402
+from ganlab.metrics.select import read_fid_csv  # noqa: E402
 from ganlab.sampling import generate  # noqa: E402
 from ganlab.training.checkpoints import list_snapshots, load_generator  # noqa: E402
 
@@ -116,28 +117,45 @@ def _read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def fid_figure(
-    fid_csvs: dict[str, Path], *, reference_size: int, reference_split: str, floor: float | None = None
+def curve_figure(
+    fid_csvs: dict[str, Path],
+    *,
+    metric: str,
+    reference_size: int,
+    reference_split: str,
+    floor: tuple[float, int] | None = None,
 ) -> plt.Figure:
-    """FID against iteration for every model on one axes, each best point starred, the
-    protocol in the title and the real-data floor (training images at the same n) dashed."""
+    """FID or KID (`metric`: "fid" or "kid", KID shown ×10³ with its ±std band) against iteration
+    for every model on one axes, each best point starred, the protocol in the title and the
+    real-data floor (value, n: real images outside the reference, as many as the curve generated
+    where there are that many) dashed."""
+    scale = 1e3 if metric == "kid" else 1.0
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
     n_samples = set()
     for model, path in fid_csvs.items():
-        rows = read_fid_csv(path)
+        rows = [r for r in read_fid_csv(path) if metric in r]
+        if not rows:
+            continue
         n_samples |= {r["n_samples"] for r in rows}
-        x, y = [r["iteration"] for r in rows], [r["fid"] for r in rows]
+        x, y = [r["iteration"] for r in rows], [r[metric] * scale for r in rows]
         (line,) = ax.plot(x, y, marker="o", markersize=3, label=model)
-        best = best_of(rows)
-        bx, by = best["iteration"], best["fid"]
+        if metric == "kid":
+            std = [r["kid_std"] * scale for r in rows]
+            ax.fill_between(x, [a - b for a, b in zip(y, std)], [a + b for a, b in zip(y, std)], alpha=0.2)
+        best = min(rows, key=lambda r: (r[metric], r["iteration"]))
+        bx, by = best["iteration"], best[metric] * scale
         ax.plot(bx, by, marker="*", markersize=14, color=line.get_color(), markeredgecolor="black")
         ax.annotate(f"{by:.1f} @ {bx}", (bx, by), textcoords="offset points", xytext=(6, 8))
     n = max(n_samples)
     if floor is not None:
+        value, n_floor = floor
         other = "training" if reference_split == "test" else "test"
-        ax.axhline(floor, color="gray", linestyle="--", label=f"real {other} images ({count_words(n)}): {floor:.1f}")
-    title = describe(n_samples=n, reference_size=reference_size, reference_split=reference_split)
-    ax.set(xlabel="iteration", ylabel="FID (lower is better)", title=title)
+        label = f"real {other} images ({count_words(n_floor)}): {value * scale:.1f}"
+        ax.axhline(value * scale, color="gray", linestyle="--", label=label)
+    name = "KID" if metric == "kid" else "FID"
+    title = describe(n_samples=n, reference_size=reference_size, reference_split=reference_split, metric=name)
+    ylabel = "KID ×10³ (lower is better)" if metric == "kid" else "FID (lower is better)"
+    ax.set(xlabel="iteration", ylabel=ylabel, title=title)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -172,6 +190,7 @@ def render_plots(
     fid_csvs: dict[str, Path],
     logs: dict[str, Path],
     reference_stats: Path,
+    reference_features: Path,
     floor_features: Path,
     out: Path,
     seed: int,
@@ -181,7 +200,7 @@ def render_plots(
     """Everything the render stage writes into `out`: per model an 8×8 grid of its best
     checkpoint and a progress grid; for the models in `class_grids` a class grid and a class
     interpolation (unlabelled samples and a latent interpolation when the model turned out
-    unconditional); the loss curves; the FID curves with the real-data floor.
+    unconditional); the loss curves; the FID and KID curves with the real-data floor.
 
     `interpolate`: two class ids, or [] for the first and the last class."""
     out = Path(out)
@@ -213,7 +232,13 @@ def render_plots(
         save(loss_figure(model, log_csv), f"{model}_loss.png")
     stats = load_statistics(reference_stats)
     n_curve = max(r["n_samples"] for path in fid_csvs.values() for r in read_fid_csv(path))
-    floor, _ = floor_fid(load_features(floor_features)[0], FrechetReference(stats["mu"], stats["sigma"]), n=n_curve)
+    floor_feats = load_features(floor_features)[0][:n_curve]
+    floors = {
+        "fid": floor_fid(floor_feats, FrechetReference(stats["mu"], stats["sigma"]), n=n_curve),
+        "kid": (kid(floor_feats, load_features(reference_features)[0])["mean"], len(floor_feats)),
+    }
     split, size = reference_info(stats, reference_stats)
-    save(fid_figure(fid_csvs, reference_size=size, reference_split=split, floor=floor), "fid.png")
+    for metric, floor in floors.items():
+        figure = curve_figure(fid_csvs, metric=metric, reference_size=size, reference_split=split, floor=floor)
+        save(figure, f"{metric}.png")
     return written

@@ -1,4 +1,4 @@
-"""DVC stage `fid@<model>`: FID of every checkpoint -> metrics/<model>/fid.csv (cached per checkpoint)."""
+"""DVC stage `fid@<model>`: FID and KID of every checkpoint -> metrics/<model>/fid.csv (cached per checkpoint)."""
 
 import argparse
 
@@ -13,6 +13,7 @@ def main(args: argparse.Namespace) -> None:
     rows = evaluate_checkpoints(
         checkpoints_dir=args.checkpoints,
         reference_path=args.reference,
+        reference_features_path=args.reference_features,
         cfg=params.fid,
         seed=params.seed,
         device=params.device,
@@ -27,6 +28,7 @@ if __name__ == "__main__":
     parser = stage_parser(__doc__)
     parser.add_argument("--checkpoints", required=True)
     parser.add_argument("--reference", required=True)
+    parser.add_argument("--reference-features", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--cache", required=True)
     run_stage(main, parser)

@@ -16,6 +16,7 @@ def main(args: argparse.Namespace) -> None:
         fid_csvs={model: Path(p) for model, p in args.fid},
         logs={model: Path(p) for model, p in args.log},
         reference_stats=Path(args.reference),
+        reference_features=Path(args.reference_features),
         floor_features=Path(args.floor_features),
         out=Path(args.out),
         seed=params.seed,
@@ -33,6 +34,7 @@ if __name__ == "__main__":
     parser.add_argument("--fid", **pair, metavar=("MODEL", "FID_CSV"))
     parser.add_argument("--log", **pair, metavar=("MODEL", "TRAIN_LOG"))
     parser.add_argument("--reference", required=True, help="reference statistics, for the floor and the protocol")
+    parser.add_argument("--reference-features", required=True, help="reference features, for the KID floor")
     parser.add_argument("--floor-features", required=True, help="features of real images outside the reference")
     parser.add_argument("--class-grids", nargs="+", default=[], metavar="MODEL", help="models to draw class grids of")
     parser.add_argument("--out", required=True)

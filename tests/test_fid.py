@@ -27,9 +27,11 @@ from ganlab.metrics.fid import (
     statistics,
     weights_path,
 )
-from ganlab.metrics.reference import compute_reference, load_features
+from ganlab.metrics.kid import kid
+from ganlab.metrics.reference import compute_reference, load_features, save_features
 from ganlab.metrics.select import select_best
-from ganlab.training.checkpoints import snapshot_path
+from ganlab.sampling import generate_batches
+from ganlab.training.checkpoints import load_generator, snapshot_path
 from tests.conftest import CIFAR_CLASSES, save_test_snapshot, write_prepared
 
 N = 40  # per side: enough for a stable comparison, small enough for 2 CPU cores
@@ -169,6 +171,7 @@ def reference(tmp_path):
         size=np.array(3000),
         split=np.array("test"),
     )
+    save_features(tmp_path / "ref_features.npz", feats, np.arange(3000) % 10)
     return path
 
 
@@ -176,8 +179,8 @@ def test_cache_skips_evaluated_checkpoints(tmp_path, reference, monkeypatch, cap
     folder = _snapshots(tmp_path, [2, 4])
     cfg = FIDConfig(n_samples=6, batch_size=6, reference="test")
     kwargs = dict(checkpoints_dir=folder, reference_path=reference, cfg=cfg,
-                  seed=0, device="cpu", csv_out=tmp_path / "fid.csv", cache_path=tmp_path / "cache.json",
-                  progress=False)  # fmt: skip
+                  reference_features_path=tmp_path / "ref_features.npz", seed=0, device="cpu",
+                  csv_out=tmp_path / "fid.csv", cache_path=tmp_path / "cache.json", progress=False)  # fmt: skip
     first = evaluate_checkpoints(**kwargs)
     assert [r["iteration"] for r in first] == [2, 4] and all(np.isfinite(r["fid"]) for r in first)
     assert "warning: fid.n_samples=6 < 2048" in capsys.readouterr().err
@@ -189,16 +192,26 @@ def test_cache_skips_evaluated_checkpoints(tmp_path, reference, monkeypatch, cap
     second = evaluate_checkpoints(**kwargs)
     assert loaded == ["iter_000006.pt"]
     assert second[:2] == first
-    assert (tmp_path / "fid.csv").read_text().splitlines()[0] == "iteration,fid,n_samples,seconds"
-    # Same seed, same checkpoint: same number (the cached value is not just echoed back).
+    assert (tmp_path / "fid.csv").read_text().splitlines()[0] == "iteration,fid,kid,kid_std,n_samples,seconds"
+    # Same seed, same checkpoint: same numbers (the cached values are not just echoed back).
     (tmp_path / "cache.json").unlink()
     fresh = evaluate_checkpoints(**kwargs)
-    assert [(r["iteration"], r["fid"]) for r in fresh[:2]] == [(r["iteration"], r["fid"]) for r in first]
+    assert [(r["iteration"], r["fid"], r["kid"]) for r in fresh[:2]] == [
+        (r["iteration"], r["fid"], r["kid"]) for r in first
+    ]
+    # The KID is that of the checkpoint's generated images against the reference features.
+    generator, _ = load_generator(folder / "iter_000004.pt")
+    images = torch.cat(list(generate_batches(generator, n=6, batch_size=6, seed=0, device=torch.device("cpu"))))
+    features = InceptionFeatures(device=torch.device("cpu"))(images)
+    expected = kid(features, load_features(tmp_path / "ref_features.npz")[0])
+    assert first[1]["kid"] == pytest.approx(expected["mean"], rel=1e-6)
+    assert first[1]["kid_std"] == pytest.approx(expected["std"], rel=1e-6)
 
 
 def test_fid_errors_are_clear(tmp_path, reference):
     cfg = FIDConfig(n_samples=4, batch_size=4, reference="test")
-    kwargs = dict(reference_path=reference, cfg=cfg, seed=0, device="cpu",
+    kwargs = dict(reference_path=reference, reference_features_path=tmp_path / "ref_features.npz", cfg=cfg,
+                  seed=0, device="cpu",
                   csv_out=tmp_path / "fid.csv", cache_path=tmp_path / "cache.json", progress=False)  # fmt: skip
     (tmp_path / "empty").mkdir()
     with pytest.raises(FidError, match=r"empty: no iter_\*.pt checkpoints"):

@@ -79,7 +79,7 @@ def test_repro_produces_every_output(repo):
         "models/dcgan/checkpoints/iter_000002.pt", "models/sagan/checkpoints/iter_000004.pt", "models/sagan/last.pt",
         "metrics/dcgan/train_log.csv", "metrics/sagan/fid.csv", "metrics/sagan/fid_cache.json", "metrics/best.json",
         "models/best/dcgan.pt", "models/best/sagan.pt", "plots/dcgan_samples.png", "plots/sagan_samples.png",
-        "plots/sagan_classes.png", "plots/fid.png", "plots/dcgan_loss.png", "plots/sagan_loss.png",
+        "plots/sagan_classes.png", "plots/fid.png", "plots/kid.png", "plots/dcgan_loss.png", "plots/sagan_loss.png",
         "plots/sagan_interpolation.png", "plots/dcgan_progress.png", "plots/sagan_progress.png",
     ]:  # fmt: skip
         assert (repo / path).is_file(), path

@@ -9,8 +9,9 @@ import torch
 from ganlab.config import ReportConfig
 from ganlab.errors import GanlabError
 from ganlab.metrics.fid import FrechetReference, statistics
+from ganlab.metrics.kid import kid
 from ganlab.metrics.reference import floor_fid, save_features
-from ganlab.metrics.report import kid, per_class_fid, write_report
+from ganlab.metrics.report import per_class_fid, write_report
 from ganlab.metrics.select import select_best
 from ganlab.training.checkpoints import snapshot_path
 from tests.conftest import save_test_snapshot

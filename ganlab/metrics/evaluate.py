@@ -1,4 +1,4 @@
-"""FID of every training checkpoint against the reference statistics, with a result cache."""
+"""FID and KID of every training checkpoint against the reference, with a result cache."""
 
 from __future__ import annotations
 
@@ -24,15 +24,21 @@ from ganlab.metrics.fid import (
     load_statistics,
     statistics,
 )
+from ganlab.metrics.kid import kid
+from ganlab.metrics.reference import load_features
 from ganlab.sampling import generate_batches, resolve_device
 from ganlab.training.checkpoints import list_snapshots, load_generator
 
-FID_COLUMNS = ("iteration", "fid", "n_samples", "seconds")
+FID_COLUMNS = ("iteration", "fid", "kid", "kid_std", "n_samples", "seconds")
 
 
 def _cache_key(checkpoint: Path, cfg: FIDConfig, seed: int, reference_sha: str) -> str:
     settings = json.dumps({**asdict(cfg), "seed": seed}, sort_keys=True)
     return "|".join([file_digest(checkpoint, "sha256"), hashlib.sha256(settings.encode()).hexdigest(), reference_sha])
+
+
+def _reference_digest(*paths: Path) -> str:
+    return hashlib.sha256("|".join(file_digest(p, "sha256") for p in paths).encode()).hexdigest()
 
 
 def _load_cache(path: Path) -> dict:
@@ -57,6 +63,7 @@ def evaluate_checkpoints(
     *,
     checkpoints_dir: str | Path,
     reference_path: str | Path,
+    reference_features_path: str | Path,
     cfg: FIDConfig,
     seed: int,
     device: str,
@@ -64,9 +71,10 @@ def evaluate_checkpoints(
     cache_path: str | Path,
     progress: bool = True,
 ) -> list[dict]:
-    """FID of every `iter_*.pt` in `checkpoints_dir`; rows sorted by iteration, written to `csv_out`.
+    """FID and KID of every `iter_*.pt` in `checkpoints_dir` against the reference statistics and
+    features; rows sorted by iteration, written to `csv_out`.
 
-    Results are cached by (checkpoint hash, fid params + seed, reference hash): a re-run after
+    Results are cached by (checkpoint hash, fid params + seed, reference hashes): a re-run after
     new checkpoints appear evaluates only those. The cache is saved after each checkpoint, so
     an interrupted run keeps what it computed.
     """
@@ -84,7 +92,7 @@ def evaluate_checkpoints(
         )
     cache_path = Path(cache_path)
     cache = _load_cache(cache_path)
-    reference_sha = file_digest(reference_path, "sha256")
+    reference_sha = _reference_digest(Path(reference_path), Path(reference_features_path))
     keys = {ckpt: _cache_key(ckpt, cfg, seed, reference_sha) for ckpt in checkpoints}
     todo = [ckpt for ckpt in checkpoints if keys[ckpt] not in cache]
     print(f"FID: {len(checkpoints) - len(todo)} checkpoints cached, {len(todo)} to evaluate")
@@ -93,6 +101,7 @@ def evaluate_checkpoints(
         dev = resolve_device(device)
         inception = InceptionFeatures(device=dev)
         frechet = FrechetReference(ref["mu"], ref["sigma"])
+        ref_features, _ = load_features(reference_features_path)
         bar = tqdm(total=len(todo) * cfg.n_samples, unit="img", desc="FID", mininterval=2.0, disable=not progress)
         for ckpt in todo:
             start = time.perf_counter()
@@ -102,13 +111,16 @@ def evaluate_checkpoints(
             for batch in generate_batches(generator, n=cfg.n_samples, batch_size=cfg.batch_size, seed=seed, device=dev):
                 features.append(inception(batch))
                 bar.update(len(batch))
-            fid = frechet.distance(*statistics(np.concatenate(features)))
+            features = np.concatenate(features)
+            fid, kid_ = frechet.distance(*statistics(features)), kid(features, ref_features)
             if not np.isfinite(fid):
                 raise FidError(f"{ckpt}: FID is not finite ({fid}); the generator may have diverged")
             cache[keys[ckpt]] = {
                 "checkpoint": ckpt.name,
                 "iteration": int(meta["iteration"]),
                 "fid": fid,
+                "kid": kid_["mean"],
+                "kid_std": kid_["std"],
                 "n_samples": cfg.n_samples,
                 "seconds": round(time.perf_counter() - start, 3),
             }

@@ -26,10 +26,12 @@ def count_words(n: int) -> str:
     return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
 
 
-def describe(*, n_samples: int, reference_size: int, reference_split: str, what: str = "generated") -> str:
+def describe(
+    *, n_samples: int, reference_size: int, reference_split: str, what: str = "generated", metric: str = "FID"
+) -> str:
     """The protocol in words, e.g. 'FID, 10k generated vs the 10k test images, pytorch-fid Inception'."""
     return (
-        f"FID, {count_words(n_samples)} {what} vs the {count_words(reference_size)} "
+        f"{metric}, {count_words(n_samples)} {what} vs the {count_words(reference_size)} "
         f"{reference_split} images, pytorch-fid Inception"
     )
 

@@ -13,41 +13,18 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ganlab.config import ReportConfig
 from ganlab.errors import GanlabError
 from ganlab.io import atomic_write_text
 from ganlab.metrics.fid import FrechetReference, InceptionFeatures, load_statistics, reference_info, statistics
+from ganlab.metrics.kid import KID_RNG_SEED, KID_SUBSETS, kid
 from ganlab.metrics.protocol import describe, protocol
 from ganlab.metrics.reference import floor_fid, load_features
 from ganlab.sampling import balanced_labels, generate_batches, resolve_device
 from ganlab.training.checkpoints import load_generator
 
-KID_SUBSETS, KID_SUBSET_SIZE, KID_RNG_SEED = 100, 1000, 2020  # torch-fidelity's defaults
 MIN_CLASS_IMAGES = 2  # the fewest images a covariance can be estimated from
-
-
-def kid(features_1: np.ndarray, features_2: np.ndarray) -> dict:
-    """Kernel Inception Distance (Bińkowski et al. 2018): unbiased MMD² with the cubic
-    polynomial kernel (x·y/d + 1)³, mean and std over 100 random subsets of 1000 (fewer when
-    a set is smaller). Computed by torch-fidelity, a maintained implementation."""
-    from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
-
-    subset_size = min(KID_SUBSET_SIZE, len(features_1), len(features_2))
-    out = kid_features_to_metric(
-        torch.from_numpy(features_1),
-        torch.from_numpy(features_2),
-        kid_subsets=KID_SUBSETS,
-        kid_subset_size=subset_size,
-        kid_kernel="poly",
-        kid_kernel_poly_degree=3,
-        kid_kernel_poly_gamma=None,
-        kid_kernel_poly_coef0=1,
-        rng_seed=KID_RNG_SEED,
-        verbose=False,
-    )
-    return {"mean": out[KEY_METRIC_KID_MEAN], "std": out[KEY_METRIC_KID_STD], "subset_size": subset_size}
 
 
 def per_class_fid(
