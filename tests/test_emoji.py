@@ -157,3 +157,41 @@ def test_integrity_is_npm_dist_integrity(tmp_path):
         "sha512-3a81oZNherrMQXNJriBBMRLm+k6JqX6iCp7u5ktV05ohkpkqJ0/BqDa6PCOj/uu9RU1EI2Q86A4qmslPpUyknw=="
     )
     assert set(EMOJI_INTEGRITY) == {"google", "twitter", "apple", "facebook"}
+
+
+def test_source_download_fetches_each_vendor_from_the_npm_registry(tmp_path, monkeypatch):
+    import ganlab.data.emoji as emoji_module
+
+    entries = _emoji_json(3)
+    fetched = []
+
+    def fake_download(url, folder, filename, md5):
+        fetched.append((url, folder, filename))
+        vendor = filename.split("-")[2]
+        folder.mkdir(parents=True, exist_ok=True)
+        write_emoji_tarball(folder / filename, vendor, entries)
+        return folder / filename
+
+    monkeypatch.setenv("GANLAB_DATA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(emoji_module, "download", fake_download)
+    counts = prepare_to(tmp_path / "out", _cfg("download", vendors=["google", "twitter"], label="vendor"))
+    assert [f[0] for f in fetched] == [
+        "https://registry.npmjs.org/emoji-datasource-google/-/emoji-datasource-google-16.0.0.tgz",
+        "https://registry.npmjs.org/emoji-datasource-twitter/-/emoji-datasource-twitter-16.0.0.tgz",
+    ]
+    assert all(folder == tmp_path / "cache/emoji" for _, folder, _ in fetched)
+    assert list(counts["train"]) == ["google", "twitter"]
+
+
+def test_offline_download_is_a_clear_error(tmp_path, monkeypatch):
+    from urllib.error import URLError
+
+    import torchvision.datasets.utils as tv_utils
+
+    def offline(*args, **kwargs):
+        raise URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setenv("GANLAB_DATA_CACHE", str(tmp_path))
+    monkeypatch.setattr(tv_utils, "download_url", offline)
+    with pytest.raises(DataError, match=r"could not download https://registry.npmjs.org/emoji-datasource-google/"):
+        prepare_to(tmp_path / "out", _cfg("download"))
