@@ -6,9 +6,9 @@
 # (at 32 px it ran 4x slower on this CPU), bf16, torch.compile, the committed TTUR recipe. The
 # two train side by side with one thread each. Training resumes exactly: re-running `train`
 # continues both runs where they stopped.
-# FID and KID of every checkpoint at 2048 generated vs the 3380 training images
+# FID and KID of every checkpoint at 1024 generated vs the 3380 training images
 # (fid.reference=train: the 401 test images are too few for a 2048-d covariance), pytorch-fid
-# Inception. The best checkpoint of each run re-scored at 5000 generated (report.n_samples).
+# Inception. The best checkpoint of each run re-scored at 3380 generated (report.n_samples).
 # Every step is a stage script of the pipeline, run on runs/emoji64/ (git-ignored); the two
 # runs stand where the pipeline has dcgan and sagan.
 #   nohup bash docs/studies/emoji.sh [prepare|train|reference|fid|report|render] > runs/emoji64.log 2>&1 &
@@ -18,8 +18,8 @@ part=${1:-train}
 out=runs/emoji64
 tgz=${EMOJI_TGZ:-/work/emoji/emoji-datasource-google-16.0.0.tgz}
 shared="data.dataset=emoji data.source=$tgz data.resolution=64 sagan.iterations=50000 sagan.g_ch=128
-  sagan.d_ch=128 sagan.attention_res=16 sagan.precision=bf16 sagan.compile=true fid.n_samples=2048
-  fid.reference=train report.n_samples=5000"
+  sagan.d_ch=128 sagan.attention_res=16 sagan.precision=bf16 sagan.compile=true fid.n_samples=1024
+  fid.reference=train report.n_samples=3380"
 python docs/studies/variant.py $out/plain.yaml $shared
 python docs/studies/variant.py $out/diffaug.yaml $shared sagan.diffaug=color,translation,cutout
 runs="plain diffaug"
