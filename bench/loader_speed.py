@@ -25,9 +25,9 @@ import torch
 from ganlab.config import MODEL_SECTIONS, load_params
 from ganlab.data.prepared import load_split, write_split
 from ganlab.sampling import resolve_device
-from ganlab.training import loop
+from ganlab.training import state as training_state
 from ganlab.training.batches import RealBatches
-from ganlab.training.loop import build_state, make_step
+from ganlab.training.gan import build_state, make_step
 
 
 class RandomImages:
@@ -55,7 +55,8 @@ def evict(path: Path) -> None:
 
 def loader_rate(folder: Path, *, batch_size: int, batches: int, device: torch.device) -> float:
     split = load_split(folder)
-    real = RealBatches(split, rng=torch.Generator(device=device).manual_seed(0), memory_format=loop.MEMORY_FORMAT)
+    rng = torch.Generator(device=device).manual_seed(0)
+    real = RealBatches(split, rng=rng, memory_format=training_state.MEMORY_FORMAT)
     start = time.perf_counter()
     for _ in range(batches):
         images, _ = real.batch(batch_size)
@@ -94,7 +95,7 @@ def main() -> None:
         for name in MODEL_SECTIONS:
             cfg = dataclasses.replace(params.model(name), batch_size=args.batch_size, precision="fp32", compile=False)
             state = build_state(name, cfg, num_classes=10, resolution=args.resolution, seed=0, device=device)
-            real = RealBatches(load_split(folder), rng=state.rng, memory_format=loop.MEMORY_FORMAT)
+            real = RealBatches(load_split(folder), rng=state.rng, memory_format=training_state.MEMORY_FORMAT)
             step = make_step(state, cfg, real_batches=real)
             step()  # warm-up
             start = time.perf_counter()

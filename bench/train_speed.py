@@ -2,11 +2,11 @@
 
     python bench/train_speed.py [--device auto] [--iters 10] [--batch-size 64] [--resolution 32] [--compile] [--nchw]
 
-Runs the exact step `dvc repro` trains with (ganlab.training.loop.make_step) on random data and
+Runs the exact step `dvc repro` trains with (ganlab.training.gan.make_step) on random data and
 prints, per model and variant: it/s, GFLOP per iteration, GFLOP/s, and the fraction of this
 device's GEMM peak, measured in the same run with a square matmul of each dtype. The bf16/fp32
 ratio is printed per model. `--nchw` trains in NCHW instead of channels_last, to re-check that
-choice (ganlab.training.loop.MEMORY_FORMAT).
+choice (ganlab.training.state.MEMORY_FORMAT).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from ganlab.config import MODEL_SECTIONS, load_params
 from ganlab.data.prepared import Split
 from ganlab.sampling import resolve_device
-from ganlab.training import loop
+from ganlab.training import state as training_state
 from ganlab.training.batches import RealBatches
-from ganlab.training.loop import build_state, make_step
+from ganlab.training.gan import build_state, make_step
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -85,7 +85,7 @@ def main() -> None:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     if args.nchw:
-        loop.MEMORY_FORMAT = torch.contiguous_format
+        training_state.MEMORY_FORMAT = torch.contiguous_format
     name_dev = (
         torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     )
@@ -104,7 +104,7 @@ def main() -> None:
                 params.model(name), batch_size=args.batch_size, precision=precision, compile=compiled
             )
             state = build_state(name, cfg, num_classes=10, resolution=args.resolution, seed=0, device=device)
-            real = RealBatches(random_split(args.resolution), rng=state.rng, memory_format=loop.MEMORY_FORMAT)
+            real = RealBatches(random_split(args.resolution), rng=state.rng, memory_format=training_state.MEMORY_FORMAT)
             step = make_step(state, cfg, real_batches=real)
             compile_s = None
             if compiled:

@@ -63,31 +63,39 @@ class DataConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class GANConfig:
+class TrainConfig:
+    """What the training loop reads from any model's section (dcgan, sagan, cyclegan)."""
+
     iterations: int = _check(ge=1)
     batch_size: int = _check(ge=1)
     ckpt_every: int = _check(ge=1)
     log_every: int = _check(ge=1)
-    z_dim: int = _check(ge=1)
     g_ch: int = _check(ge=1)
     d_ch: int = _check(ge=1)
     loss: str = _check(choices=LOSS_NAMES)
-    gp_weight: float = _check(ge=0.0)
     lr_g: float = _check(gt=0.0)
     lr_d: float = _check(gt=0.0)
     beta1: float = _check(ge=0.0, lt=1.0)
     beta2: float = _check(ge=0.0, lt=1.0)
-    n_dis: int = _check(ge=1)
-    ema: float = _check(ge=0.0, lt=1.0)  # 0 turns the EMA generator off
+    ema: float = _check(ge=0.0, lt=1.0)  # 0 turns the EMA generator(s) off
     ema_start: int = _check(ge=0)
     lr_decay: str = _check(choices=("none", "linear"))  # linear: to 0 at `iterations`, as in SNGAN
     precision: str = _check(choices=("fp32", "bf16"))  # bf16: autocast forwards, fp32 weights
-    compile: bool  # torch.compile the generator and discriminator
+    compile: bool  # torch.compile the generator(s) and discriminator(s)
     diffaug: str = _check(items=DIFFAUG_POLICIES)  # DiffAugment policies before D, e.g. "color,translation"
 
     @property
     def diffaug_policies(self) -> list[str]:
         return comma_list(self.diffaug)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GANConfig(TrainConfig):
+    """A GAN from noise (and a class) to images."""
+
+    z_dim: int = _check(ge=1)
+    gp_weight: float = _check(ge=0.0)
+    n_dis: int = _check(ge=1)  # D steps per G step
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +113,24 @@ class SAGANConfig(GANConfig):
     # data's resolution (checked when the networks are built)
     attention_res: int = _check(choices=(0, 8, 16, 32, 64))
     conditional: bool
+
+
+# `emoji:<vendor>`, `folder:<path>`, or `<dataset>:<class name>` of a labelled dataset
+DOMAIN_PATTERN = r"emoji:(" + "|".join(EMOJI_VENDORS) + r")|folder:.+|(cifar10|fashion_mnist):.+"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CycleGANConfig(TrainConfig):
+    """Unpaired translation between two image sets (Zhu et al. 2017)."""
+
+    domain_a: str = _check(pattern=DOMAIN_PATTERN)
+    domain_b: str = _check(pattern=DOMAIN_PATTERN)
+    # where emoji, cifar10 and fashion_mnist domains are read from: "download", or a path (as data.source)
+    source: str
+    resolution: int = _check(choices=RESOLUTIONS)
+    lambda_cycle: float = _check(ge=0.0)  # weight of the L1 cycle-consistency terms
+    lambda_identity: float = _check(ge=0.0)  # weight of the L1 identity terms (G_AB(b) ~ b)
+    n_res_blocks: int = _check(ge=0)  # residual blocks at the generators' bottleneck
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,17 +159,18 @@ class Params:
     data: DataConfig
     dcgan: DCGANConfig
     sagan: SAGANConfig
+    cyclegan: CycleGANConfig
     fid: FIDConfig
     report: ReportConfig
     render: RenderConfig
 
-    def model(self, name: str) -> GANConfig:
+    def model(self, name: str) -> TrainConfig:
         if name not in MODEL_SECTIONS:
             raise ParamsError(f"unknown model {name!r}; expected one of {sorted(MODEL_SECTIONS)}")
         return getattr(self, name)
 
 
-MODEL_SECTIONS = ("dcgan", "sagan")
+MODEL_SECTIONS = ("dcgan", "sagan", "cyclegan")
 
 
 class _YamlLoader(yaml.SafeLoader):

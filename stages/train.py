@@ -1,4 +1,5 @@
-"""DVC stage `train@<model>`: data/prepared/train.pt -> models/<model>/ (+ train_log.csv)."""
+"""DVC stages `train@<model>` and `train_cyclegan`: prepared training split(s) -> models/<model>/
+(+ train_log.csv)."""
 
 import argparse
 
@@ -14,7 +15,7 @@ def main(args: argparse.Namespace) -> None:
         params.model(args.model),
         seed=params.seed,
         device=params.device,
-        data_path=args.data,
+        data_paths=args.data,
         out_dir=args.out,
         log_path=args.log,
     )
@@ -23,7 +24,7 @@ def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = stage_parser(__doc__)
     parser.add_argument("--model", required=True)
-    parser.add_argument("--data", required=True)
+    parser.add_argument("--data", required=True, action="append", help="a prepared split (cyclegan: A, then B)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--log", required=True)
     run_stage(main, parser)

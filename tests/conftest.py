@@ -96,6 +96,9 @@ def tiny_params(**overrides) -> dict:
         p[name].update(iterations=4, batch_size=8, ckpt_every=2, log_every=1, g_ch=16, d_ch=16)
     p["sagan"].update(ema_start=1, z_dim=16)
     p["dcgan"].update(z_dim=16)
+    p["cyclegan"].update(
+        iterations=4, batch_size=4, ckpt_every=2, log_every=1, g_ch=4, d_ch=4, n_res_blocks=1, resolution=32
+    )
     p["fid"].update(n_samples=16, batch_size=16)
     p["report"].update(n_samples=20)
     for key, value in overrides.items():

@@ -9,7 +9,7 @@ from ganlab.io import load_checkpoint
 from ganlab.layers import BatchNorm2d, sn_linear
 from ganlab.losses import LOSSES, Loss
 from ganlab.models import build_discriminator
-from ganlab.training.loop import lr_scale
+from ganlab.training.state import lr_scale
 from tests.conftest import tiny_params
 from tests.test_training import _assert_same_weights, _final_weights, _train
 
@@ -88,10 +88,8 @@ def test_bf16_trains_and_keeps_weights_optimizer_and_ema_fp32(prepared, tmp_path
     state = _train(tmp_path, name, iterations=3, precision="bf16")
     last = load_checkpoint(tmp_path / "run/models/last.pt")
     assert last["config"]["params"]["precision"] == "bf16"
-    tensors = list(state.generator.state_dict().values()) + list(state.discriminator.state_dict().values())
-    tensors += [t for opt in (state.opt_g, state.opt_d) for s in opt.state.values() for t in s.values()]
-    if state.generator_ema is not None:
-        tensors += list(state.generator_ema.state_dict().values())
+    tensors = [t for net in (*state.nets.values(), *state.averaged.values()) for t in net.state_dict().values()]
+    tensors += [t for opt in state.optimizers.values() for s in opt.state.values() for t in s.values()]
     floats = [t for t in tensors if t.is_floating_point()]
     assert floats and all(t.dtype == torch.float32 for t in floats)
     assert all(torch.isfinite(t).all() for t in floats)
@@ -112,8 +110,8 @@ def test_linear_lr_decay_schedule(prepared, tmp_path):
     assert lr_scale(parse_params(tiny_params()).sagan, 3) == 1.0
     state = _train(tmp_path, iterations=4, lr_decay="linear")
     # The last step ran at a quarter of each learning rate.
-    assert state.opt_g.param_groups[0]["lr"] == pytest.approx(cfg.lr_g * 0.25)
-    assert state.opt_d.param_groups[0]["lr"] == pytest.approx(cfg.lr_d * 0.25)
+    assert state.optimizers["opt_g"].param_groups[0]["lr"] == pytest.approx(cfg.lr_g * 0.25)
+    assert state.optimizers["opt_d"].param_groups[0]["lr"] == pytest.approx(cfg.lr_d * 0.25)
 
 
 def test_interrupted_linear_decay_run_resumes_exactly(prepared, tmp_path, monkeypatch):

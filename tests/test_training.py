@@ -15,7 +15,8 @@ from ganlab.io import load_checkpoint
 from ganlab.losses import LOSSES, Loss
 from ganlab.sampling import resolve_device
 from ganlab.training.checkpoints import load_generator
-from ganlab.training.loop import build_state, train, with_standing_stats
+from ganlab.training.gan import build_state, with_standing_stats
+from ganlab.training.loop import train
 from tests.conftest import REPO, tiny_params
 
 
@@ -26,7 +27,7 @@ def _train(tmp_path, name="sagan", out="run", **overrides):
         params.model(name),
         seed=params.seed,
         device="cpu",
-        data_path=tmp_path / "train",
+        data_paths=[tmp_path / "train"],
         out_dir=tmp_path / out / "models",
         log_path=tmp_path / out / "train_log.csv",
         progress=False,
@@ -40,7 +41,7 @@ def test_one_step_changes_both_networks(prepared, tmp_path, name):
         name, params.model(name), num_classes=10, resolution=32, seed=params.seed, device=resolve_device("cpu")
     )
     state = _train(tmp_path, name, iterations=1)
-    for before, after in ((init.generator, state.generator), (init.discriminator, state.discriminator)):
+    for before, after in ((init.nets[k], state.nets[k]) for k in ("generator", "discriminator")):
         changed = [not torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values())]
         assert sum(changed) > len(changed) // 2
 
@@ -72,13 +73,15 @@ def test_checkpoint_cadence_and_contents(prepared, tmp_path):
 
 def _final_weights(path):
     state = load_checkpoint(path)
-    return {k: state[k] for k in ("generator", "discriminator", "generator_ema")}
+    weights = {k: v for k, v in state.items() if k not in ("config", "iteration", "elapsed", "rng", "opt_g", "opt_d")}
+    assert {"generator", "discriminator"} <= set(weights) or {"g_ab", "g_ba", "d_a", "d_b"} <= set(weights)
+    return weights
 
 
 def _assert_same_weights(a, b):
+    assert set(a) == set(b)
     for part in a:
-        assert (a[part] is None) == (b[part] is None), part
-        for key in a[part] or {}:
+        for key in a[part]:
             assert torch.equal(a[part][key], b[part][key]), f"{part}.{key}"
 
 
@@ -161,7 +164,7 @@ def test_standing_stats_measure_the_generators_own_activations():
     params = parse_params(tiny_params())
     G = build_state(
         "dcgan", params.dcgan, num_classes=10, resolution=32, seed=0, device=resolve_device("cpu")
-    ).generator.eval()
+    ).nets["generator"].eval()
     first_bn = G.net[1]
     with torch.no_grad():
         first_bn.running_mean.fill_(100.0)  # stale statistics, as copied from another network
@@ -193,7 +196,7 @@ def test_ema_snapshot_has_its_own_batchnorm_statistics(prepared, tmp_path):
 
 
 def test_diffaug_changes_the_step_and_gradients_reach_g_through_it(prepared, tmp_path, monkeypatch):
-    import ganlab.training.loop as loop
+    import ganlab.training.gan as loop
 
     seen = []
     real_augment = loop.diff_augment
@@ -208,7 +211,7 @@ def test_diffaug_changes_the_step_and_gradients_reach_g_through_it(prepared, tmp
     augmented = _train(tmp_path, "dcgan", out="aug", iterations=1, diffaug="color,translation,cutout")
     # n_dis 1: D sees real and fake in the D step, then fake in the G step, where fake carries G's graph.
     assert seen == [(False, ["color", "translation", "cutout"])] * 2 + [(True, ["color", "translation", "cutout"])]
-    g_plain, g_aug = plain.generator.state_dict(), augmented.generator.state_dict()
+    g_plain, g_aug = plain.nets["generator"].state_dict(), augmented.nets["generator"].state_dict()
     assert any(not torch.equal(g_plain[k], g_aug[k]) for k in g_plain if g_plain[k].is_floating_point())
 
 
@@ -253,4 +256,4 @@ def test_unlabelled_data_refuses_a_conditional_sagan_and_a_too_large_batch(tmp_p
     with pytest.raises(GanlabError, match=r"dcgan.batch_size=8: the training set holds only 6 images"):
         _train(tmp_path, "dcgan", iterations=1)
     state = _train(tmp_path, "sagan", iterations=1, batch_size=4, conditional=False)
-    assert state.generator.num_classes == 0
+    assert state.nets["generator"].num_classes == 0

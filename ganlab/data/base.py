@@ -30,9 +30,18 @@ class DataError(GanlabError):
 
 
 class Images(Protocol):
-    """One split of a source: `labels[i]` belongs to the i-th image that `decoded` yields."""
+    """One split of a source: `labels[i]` belongs to the i-th image that `decoded` yields.
+
+    `keys`, where a source has them, name what an image shows independently of its style (an
+    emoji's code point, a file's path in its folder): images of two sources with the same key
+    are a pair, which the CycleGAN report scores translations against."""
 
     labels: np.ndarray  # int64 N
+    keys: list[str] | None
+
+    def take(self, idx: np.ndarray) -> Images:
+        """The images at positions `idx`, in that order."""
+        ...
 
     def __len__(self) -> int: ...
 
@@ -74,9 +83,13 @@ class ArrayImages:
 
     images: np.ndarray  # uint8 N×3×H×W
     labels: np.ndarray
+    keys: None = None  # an index says nothing about what two datasets' images show
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def take(self, idx: np.ndarray) -> ArrayImages:
+        return ArrayImages(self.images[idx], self.labels[idx])
 
     def decoded(self, resolution: int) -> Iterator[tuple[str, np.ndarray | Exception]]:
         same = self.images.shape[-1] == resolution
@@ -104,9 +117,14 @@ class EncodedImages:
     names: list[str]
     payloads: Sequence[bytes | Path]
     labels: np.ndarray
+    keys: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def take(self, idx: np.ndarray) -> EncodedImages:
+        keys = None if self.keys is None else [self.keys[i] for i in idx]
+        return EncodedImages([self.names[i] for i in idx], [self.payloads[i] for i in idx], self.labels[idx], keys)
 
     def decoded(self, resolution: int) -> Iterator[tuple[str, np.ndarray | Exception]]:
         workers = min(8, os.cpu_count() or 1)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from ganlab.data import cifar10, emoji, fashion_mnist, folder
-from ganlab.data.base import DataError, Dataset
+from ganlab.data.base import DataError, Dataset, Images
 from ganlab.data.prepared import staging_dir, swap_in, write_split
 from ganlab.io import atomic_write_text
 
@@ -42,30 +42,47 @@ def prepare(
     cfg: DataConfig, *, train_out: str | os.PathLike, test_out: str | os.PathLike, bad_out: str | os.PathLike
 ) -> dict[str, dict[str, int]]:
     """Write both splits, and the list of skipped files to `bad_out`. Returns the image count per
-    class of each split.
-
-    Nothing is replaced until both splits were decoded and checked, so an error (a corrupt file,
-    an empty class) leaves the previous outputs as they were.
-    """
+    class of each split."""
     dataset = DATASETS[cfg.dataset](cfg)
-    on_bad = _warn if cfg.on_bad == "skip" else _stop
-    outs = {"train": Path(train_out), "test": Path(test_out)}
+    return write_prepared(
+        {"train": (Path(train_out), dataset.train), "test": (Path(test_out), dataset.test)},
+        classes=dataset.classes,
+        resolution=cfg.resolution,
+        on_bad=cfg.on_bad,
+        bad_out=bad_out,
+        check=lambda split, labels: _check_classes(split, dataset.classes, labels),
+    )
+
+
+def write_prepared(
+    splits: dict[str, tuple[Path, Images]],
+    *,
+    classes: list[str],
+    resolution: int,
+    on_bad: str,
+    bad_out: str | os.PathLike,
+    check: Callable[[str, np.ndarray], None] = lambda split, labels: None,
+) -> dict[str, dict[str, int]]:
+    """Decode each split's images into its prepared folder, list skipped files in `bad_out`, and
+    return each split's image count per class.
+
+    Nothing is replaced until every split was decoded and checked (`check(split, labels)` raises
+    to stop), so an error (a corrupt file, an empty class) leaves the previous outputs as they were.
+    """
+    handler = _warn if on_bad == "skip" else _stop
     staged, skipped = {}, []
     try:
-        for split, out in outs.items():
+        for split, (out, images) in splits.items():
             staged[split] = staging_dir(out)
-            images = getattr(dataset, split)
-            skipped += write_split(
-                images, classes=dataset.classes, resolution=cfg.resolution, folder=staged[split], on_bad=on_bad
-            )
-            _check_classes(split, dataset.classes, np.load(staged[split] / "labels.npy"))
+            skipped += write_split(images, classes=classes, resolution=resolution, folder=staged[split], on_bad=handler)
+            check(split, np.load(staged[split] / "labels.npy"))
         atomic_write_text("".join(f"{name}\n" for name in skipped), bad_out)
-        for split, out in outs.items():
+        for split, (out, _) in splits.items():
             swap_in(staged.pop(split), out)
     finally:
         for leftover in staged.values():
             shutil.rmtree(leftover, ignore_errors=True)
-    return {split: json.loads((out / "meta.json").read_text())["class_counts"] for split, out in outs.items()}
+    return {split: json.loads((out / "meta.json").read_text())["class_counts"] for split, (out, _) in splits.items()}
 
 
 def _check_classes(split: str, classes: list[str], labels: np.ndarray) -> None:

@@ -3,6 +3,7 @@
     images.npy   uint8 N×3×R×R (R = data.resolution), read memory-mapped
     labels.npy   int64 N
     meta.json    classes, resolution, per-class counts and the sha256 of both arrays
+    keys.txt     (only where the source has keys) one pairing key per image, e.g. an emoji's code point
 
 Memory-mapped, a dataset larger than RAM trains from the page cache: a batch reads only its
 own images. The arrays are written while the images are decoded, one at a time.
@@ -27,6 +28,7 @@ from ganlab.data.base import DataError, Images
 from ganlab.io import file_digest
 
 FILES = ("images.npy", "labels.npy", "meta.json")
+KEYS_FILE = "keys.txt"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +37,7 @@ class Split:
     labels: Tensor  # int64 N
     classes: list[str]  # empty for an unlabelled set
     digest: str  # sha256 of meta.json, which holds the sha256 of both arrays
+    keys: list[str] | None = None  # pairing keys (keys.txt), where the source has them
 
     @property
     def resolution(self) -> int:
@@ -60,6 +63,7 @@ def load_split(folder: str | os.PathLike) -> Split:
         labels=torch.from_numpy(labels),
         classes=list(meta["classes"]),
         digest=file_digest(folder / "meta.json", "sha256"),
+        keys=(folder / KEYS_FILE).read_text().splitlines() if (folder / KEYS_FILE).is_file() else None,
     )
 
 
@@ -114,6 +118,8 @@ def write_split(
         "labels_sha256": hashlib.sha256(labels.tobytes()).hexdigest(),
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    if images.keys is not None:
+        (folder / KEYS_FILE).write_text("".join(f"{images.keys[i]}\n" for i in kept))
     return skipped
 
 

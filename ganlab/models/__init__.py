@@ -1,4 +1,5 @@
-"""Model registry: a params section name -> its generator and discriminator classes."""
+"""Model registries: a params section name -> its networks' classes. MODELS generate from noise
+(and a class); TRANSLATORS map images of one domain to another."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from typing import NamedTuple
 
 from torch import nn
 
-from ganlab.config import DCGANConfig, GANConfig, SAGANConfig
+from ganlab.config import CycleGANConfig, DCGANConfig, GANConfig, SAGANConfig
+from ganlab.models.cyclegan import PatchDiscriminator, ResnetTranslator
 from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganlab.models.sagan import SAGANDiscriminator, SAGANGenerator
 
@@ -20,6 +22,17 @@ class GAN(NamedTuple):
 MODELS: dict[str, GAN] = {
     "dcgan": GAN(DCGANConfig, DCGANGenerator, DCGANDiscriminator),
     "sagan": GAN(SAGANConfig, SAGANGenerator, SAGANDiscriminator),
+}
+
+
+class Translation(NamedTuple):
+    config: type[CycleGANConfig]
+    translator: type[nn.Module]
+    discriminator: type[nn.Module]
+
+
+TRANSLATORS: dict[str, Translation] = {
+    "cyclegan": Translation(CycleGANConfig, ResnetTranslator, PatchDiscriminator),
 }
 
 

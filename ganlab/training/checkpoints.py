@@ -11,10 +11,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ganlab.config import GANConfig, to_dict
+from ganlab.config import TrainConfig, to_dict
 from ganlab.errors import GanlabError
 from ganlab.io import atomic_torch_save, load_checkpoint
-from ganlab.models import MODELS, build_generator
+from ganlab.models import MODELS, TRANSLATORS, build_generator
 
 SNAPSHOT_GLOB = "iter_*.pt"
 
@@ -27,7 +27,7 @@ def list_snapshots(folder: Path) -> list[Path]:
     return sorted(Path(folder).glob(SNAPSHOT_GLOB))
 
 
-def run_config(name: str, cfg: GANConfig, *, seed: int, data_digest: str, resolution: int) -> dict:
+def run_config(name: str, cfg: TrainConfig, *, seed: int, data_digest: str, resolution: int) -> dict:
     """The resolved config saved in every checkpoint; it also decides whether to resume."""
     return {"model": name, "seed": seed, "data_digest": data_digest, "resolution": resolution, "params": to_dict(cfg)}
 
@@ -81,6 +81,8 @@ def load_generator(path: Path, device: torch.device | str = "cpu") -> tuple[nn.M
             raise GanlabError(f"{path}: not a ganlab generator checkpoint (missing {key!r})")
     config = ckpt["config"]
     model = config["model"]
+    if model in TRANSLATORS:
+        raise GanlabError(f"{path}: a {model} checkpoint translates images; it does not generate from noise")
     if model not in MODELS:
         raise GanlabError(f"{path}: unknown model {model!r} (expected one of {sorted(MODELS)})")
     cfg = MODELS[model].config(**config["params"])
@@ -90,3 +92,25 @@ def load_generator(path: Path, device: torch.device | str = "cpu") -> tuple[nn.M
     except RuntimeError as e:
         raise GanlabError(f"{path}: weights do not fit a {model} generator built from its config ({e})") from e
     return generator.to(device).eval(), ckpt
+
+
+def load_translators(path: Path, device: torch.device | str = "cpu") -> tuple[dict[str, nn.Module], dict]:
+    """Rebuild a translation snapshot's two translators ("g_ab", "g_ba"; eval mode)."""
+    ckpt = load_checkpoint(path)
+    model = ckpt.get("config", {}).get("model") if isinstance(ckpt.get("config"), dict) else None
+    if model not in TRANSLATORS:
+        what = f"a {model} checkpoint, which generates from noise" if model in MODELS else "not a ganlab checkpoint"
+        raise GanlabError(f"{path}: {what}; expected a translator ({', '.join(sorted(TRANSLATORS))})")
+    family = TRANSLATORS[model]
+    cfg = family.config(**ckpt["config"]["params"])
+    nets = {}
+    for key in ("g_ab", "g_ba"):
+        if key not in ckpt:
+            raise GanlabError(f"{path}: not a {model} snapshot (missing {key!r})")
+        nets[key] = family.translator.from_config(cfg)
+        try:
+            nets[key].load_state_dict(ckpt[key])
+        except RuntimeError as e:
+            raise GanlabError(f"{path}: weights do not fit a {model} translator built from its config ({e})") from e
+        nets[key].to(device).eval()
+    return nets, ckpt

@@ -1,0 +1,151 @@
+"""Training CycleGAN (Zhu et al. 2017): two translators and two patch discriminators, one
+iteration as in the reference code (G_AB and G_BA update together, then D_A and D_B on the same
+translations, detached).
+
+The G objective per iteration, with `loss`'s generator term ℓ_G (lsgan: ½·(D(x) − 1)², Mao et
+al.; CycleGAN's code uses the MSE without the ½, so its λ_cycle = 10 weighs the cycle term half
+as much, relative to the adversarial one, as λ_cycle = 10 does here):
+
+    ℓ_G(D_B(G_AB(a))) + ℓ_G(D_A(G_BA(b)))
+      + λ_cycle · (|G_BA(G_AB(a)) − a|₁ + |G_AB(G_BA(b)) − b|₁)
+      + λ_identity · (|G_AB(b) − b|₁ + |G_BA(a) − a|₁)
+
+Not included: CycleGAN's pool of 50 past translations for the D step (each D sees the current
+translations, as in the CSC413 assignment).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ganlab.augment import diff_augment
+from ganlab.config import CycleGANConfig
+from ganlab.data.prepared import Split
+from ganlab.errors import GanlabError
+from ganlab.io import atomic_torch_save
+from ganlab.losses import LOSSES
+from ganlab.models import TRANSLATORS
+from ganlab.training.batches import RealBatches
+from ganlab.training.state import (
+    MEMORY_FORMAT,
+    TrainState,
+    adam,
+    averaged_copies,
+    compile_nets,
+    place,
+    set_learning_rates,
+    update_averages,
+)
+
+TRANSLATOR_KEYS = ("g_ab", "g_ba")
+
+
+def check_domains(name: str, cfg: CycleGANConfig, splits: list[Split]) -> None:
+    for domain, spec, split in zip("AB", (cfg.domain_a, cfg.domain_b), splits):
+        if split.resolution != cfg.resolution:
+            raise GanlabError(
+                f"{name}.resolution={cfg.resolution}, but domain {domain} ({spec}) was prepared at "
+                f"{split.resolution} px; re-run `dvc repro prepare_cyclegan`"
+            )
+        if len(split.labels) < cfg.batch_size:
+            raise GanlabError(
+                f"{name}.batch_size={cfg.batch_size}: domain {domain} ({spec}) holds only {len(split.labels)} "
+                "training images, fewer than one batch; lower the batch size or add images"
+            )
+
+
+def build_cycle_state(cfg: CycleGANConfig, *, seed: int, device: torch.device) -> TrainState:
+    torch.manual_seed(seed)  # weight init
+    family = TRANSLATORS["cyclegan"]
+    nets = {
+        "g_ab": place(family.translator.from_config(cfg), device),
+        "g_ba": place(family.translator.from_config(cfg), device),
+        "d_a": place(family.discriminator.from_config(cfg), device),  # real A vs G_BA(b)
+        "d_b": place(family.discriminator.from_config(cfg), device),  # real B vs G_AB(a)
+    }
+    averaged = averaged_copies(nets, TRANSLATOR_KEYS, cfg)
+    compile_nets(nets, cfg)
+    return TrainState(
+        nets=nets,
+        averaged=averaged,
+        optimizers={
+            "opt_g": adam([nets["g_ab"], nets["g_ba"]], lr=cfg.lr_g, cfg=cfg, device=device),
+            "opt_d": adam([nets["d_a"], nets["d_b"]], lr=cfg.lr_d, cfg=cfg, device=device),
+        },
+        rng=torch.Generator(device=device).manual_seed(seed),
+    )
+
+
+class CycleGAN:
+    """Unpaired translation A <-> B on two prepared training splits."""
+
+    stats = ("loss_d", "loss_g", "loss_cycle", "loss_identity", "d_real", "d_fake")
+
+    def __init__(
+        self, *, name: str, cfg: CycleGANConfig, splits: list[Split], seed: int, device: torch.device
+    ) -> None:
+        check_domains(name, cfg, splits)
+        self.cfg, self.device = cfg, device
+        self.state = build_cycle_state(cfg, seed=seed, device=device)
+        self.batches = [RealBatches(s, rng=self.state.rng, memory_format=MEMORY_FORMAT) for s in splits]
+        self.loss = LOSSES[cfg.loss]
+
+    def _forward(self, net: nn.Module, x: Tensor) -> Tensor:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+            return net(x).float()
+
+    def _judge(self, net: nn.Module, x: Tensor) -> Tensor:
+        if self.cfg.diffaug_policies:
+            x = diff_augment(x, self.cfg.diffaug_policies, generator=self.state.rng)
+        return self._forward(net, x)
+
+    def step(self) -> Tensor:
+        cfg, state, loss = self.cfg, self.state, self.loss
+        g_ab, g_ba, d_a, d_b = (state.nets[k] for k in ("g_ab", "g_ba", "d_a", "d_b"))
+        set_learning_rates(state, cfg)
+        real_a, _ = self.batches[0].batch(cfg.batch_size)
+        real_b, _ = self.batches[1].batch(cfg.batch_size)
+
+        # G step. D's weights are frozen so the backward does not fill gradients D never uses.
+        d_a.requires_grad_(False), d_b.requires_grad_(False)
+        fake_b, fake_a = self._forward(g_ab, real_a), self._forward(g_ba, real_b)
+        loss_adv = loss.g_loss(self._judge(d_b, fake_b)) + loss.g_loss(self._judge(d_a, fake_a))
+        loss_cycle = (self._forward(g_ba, fake_b) - real_a).abs().mean()
+        loss_cycle = loss_cycle + (self._forward(g_ab, fake_a) - real_b).abs().mean()
+        loss_identity = torch.zeros((), device=self.device)
+        if cfg.lambda_identity > 0:
+            loss_identity = (self._forward(g_ab, real_b) - real_b).abs().mean()
+            loss_identity = loss_identity + (self._forward(g_ba, real_a) - real_a).abs().mean()
+        loss_g = loss_adv + cfg.lambda_cycle * loss_cycle + cfg.lambda_identity * loss_identity
+        state.optimizers["opt_g"].zero_grad(set_to_none=True)
+        loss_g.backward()
+        state.optimizers["opt_g"].step()
+        d_a.requires_grad_(True), d_b.requires_grad_(True)
+
+        # D step on the same translations, detached.
+        fake_a, fake_b = fake_a.detach(), fake_b.detach()
+        real_a_logits, real_b_logits = self._judge(d_a, real_a), self._judge(d_b, real_b)
+        fake_a_logits, fake_b_logits = self._judge(d_a, fake_a), self._judge(d_b, fake_b)
+        loss_d = loss.d_loss(real_a_logits, fake_a_logits) + loss.d_loss(real_b_logits, fake_b_logits)
+        state.optimizers["opt_d"].zero_grad(set_to_none=True)
+        loss_d.backward()
+        state.optimizers["opt_d"].step()
+
+        update_averages(state, cfg)
+        d_real = (real_a_logits.mean() + real_b_logits.mean()) / 2
+        d_fake = (fake_a_logits.mean() + fake_b_logits.mean()) / 2
+        return torch.stack([loss_d, loss_adv, loss_cycle, loss_identity, d_real, d_fake]).detach()
+
+    def save_snapshot(self, path: Path, *, config: dict, iteration: int, seed: int) -> None:
+        atomic_torch_save(
+            {
+                **{key: self.state.sampling(key).state_dict() for key in TRANSLATOR_KEYS},
+                "config": config,
+                "iteration": iteration,
+                "image_shape": [3, self.cfg.resolution, self.cfg.resolution],
+            },
+            path,
+        )

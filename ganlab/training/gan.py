@@ -1,0 +1,183 @@
+"""Training a GAN from noise (dcgan, sagan): its state, its iteration and its snapshots."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from ganlab.augment import diff_augment
+from ganlab.config import GANConfig
+from ganlab.data.prepared import Split
+from ganlab.errors import GanlabError
+from ganlab.losses import LOSSES, gradient_penalty
+from ganlab.models import build_discriminator, build_generator
+from ganlab.sampling import random_labels
+from ganlab.training.batches import RealBatches
+from ganlab.training.checkpoints import save_snapshot
+from ganlab.training.state import (
+    MEMORY_FORMAT,
+    TrainState,
+    adam,
+    averaged_copies,
+    compile_nets,
+    place,
+    set_learning_rates,
+    update_averages,
+)
+
+
+def build_state(
+    name: str, cfg: GANConfig, *, num_classes: int, resolution: int, seed: int, device: torch.device
+) -> TrainState:
+    torch.manual_seed(seed)  # weight init and spectral-norm vectors
+    shape = dict(num_classes=num_classes, resolution=resolution)
+    nets = {
+        "generator": place(build_generator(name, cfg, **shape), device),
+        "discriminator": place(build_discriminator(name, cfg, **shape), device),
+    }
+    averaged = averaged_copies(nets, ("generator",), cfg)
+    compile_nets(nets, cfg)
+    return TrainState(
+        nets=nets,
+        averaged=averaged,
+        optimizers={
+            "opt_g": adam(nets["generator"], lr=cfg.lr_g, cfg=cfg, device=device),
+            "opt_d": adam(nets["discriminator"], lr=cfg.lr_d, cfg=cfg, device=device),
+        },
+        rng=torch.Generator(device=device).manual_seed(seed),
+    )
+
+
+@torch.no_grad()
+def with_standing_stats(generator: nn.Module, *, seed: int, batches: int = 16, batch_size: int = 64) -> nn.Module:
+    """A copy of `generator` whose BatchNorm statistics are measured on its own activations.
+
+    The EMA generator averages G's weights but copies G's running statistics, which describe the
+    current G's activations, not the averaged weights' ones. Early in a run, when the average
+    still leans on older weights, that mismatch alone turns samples into striped noise (seen on
+    Fashion-MNIST at iteration 1500 with ema 0.9999). BigGAN's remedy, "standing statistics":
+    run the averaged generator on fresh latents and take the exact mean of the batch statistics.
+    Its own seeded draws leave the training RNG, and so resume, untouched.
+    """
+    snapshot = copy.deepcopy(generator).eval()
+    device = next(snapshot.parameters()).device
+    norms = [m for m in snapshot.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the batches below
+        bn.train()
+    rng = torch.Generator(device=device).manual_seed(seed)
+    for _ in range(batches):
+        z = torch.randn(batch_size, snapshot.z_dim, generator=rng, device=device)
+        snapshot(z, random_labels(batch_size, snapshot.num_classes, generator=rng, device=device))
+    return snapshot.eval()
+
+
+
+def make_step(state: TrainState, cfg: GANConfig, *, real_batches: RealBatches) -> Callable[[], Tensor]:
+    """One training iteration as a closure: `n_dis` D steps, one G step, the EMA update.
+
+    It returns the detached (loss_d, loss_g, mean D(real), mean D(fake)) on the device, so the
+    caller decides when to sync.
+
+    With `diffaug`, every image D sees goes through the same differentiable augmentation, real
+    and fake, in the D and the G step (the GP's interpolates too), drawn from the training RNG.
+
+    Under `precision: bf16` only the forward passes of G and D run under autocast: weights,
+    Adam moments and the EMA copy stay fp32, D's outputs are cast to fp32 before the loss, and
+    the spectral-norm power iteration and BatchNorm statistics run in fp32 (ganlab.layers).
+    No GradScaler: bf16 has fp32's 8-bit exponent, so small gradients do not underflow the
+    way they do in fp16, and there is nothing for loss scaling to rescue.
+    """
+    G, D, rng = state.nets["generator"], state.nets["discriminator"], state.rng
+    dev, num_classes, loss = rng.device, G.num_classes, LOSSES[cfg.loss]
+    bf16, policies = cfg.precision == "bf16", cfg.diffaug_policies
+
+    def forward_d(x: Tensor, y: Tensor | None) -> Tensor:
+        if policies:
+            x = diff_augment(x, policies, generator=rng)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            return D(x, y).float()
+
+    def forward_g(z: Tensor, y: Tensor | None) -> Tensor:
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            return G(z, y)
+
+    def noise(n: int) -> tuple[Tensor, Tensor | None]:
+        z = torch.randn(n, cfg.z_dim, generator=rng, device=dev)
+        return z, random_labels(n, num_classes, generator=rng, device=dev)
+
+    def step() -> Tensor:
+        set_learning_rates(state, cfg)
+        opt_g, opt_d = state.optimizers["opt_g"], state.optimizers["opt_d"]
+        for _ in range(cfg.n_dis):
+            real, real_y = real_batches.batch(cfg.batch_size)
+            real_y = real_y if num_classes else None
+            z, fake_y = noise(cfg.batch_size)
+            with torch.no_grad():
+                fake = forward_g(z, fake_y).float()
+            d_real, d_fake = forward_d(real, real_y), forward_d(fake, fake_y)
+            loss_d = loss.d_loss(d_real, d_fake)
+            if cfg.gp_weight > 0:
+                alpha = torch.rand(cfg.batch_size, 1, 1, 1, generator=rng, device=dev)
+                loss_d = loss_d + cfg.gp_weight * gradient_penalty(forward_d, real, fake, fake_y, alpha)
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+
+        z, fake_y = noise(cfg.batch_size)
+        loss_g = loss.g_loss(forward_d(forward_g(z, fake_y), fake_y))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        update_averages(state, cfg)
+        return torch.stack([loss_d, loss_g, d_real.mean(), d_fake.mean()]).detach()
+
+    return step
+
+
+
+def check_data(name: str, cfg: GANConfig, split: Split) -> None:
+    if len(split.labels) < cfg.batch_size:
+        raise GanlabError(
+            f"{name}.batch_size={cfg.batch_size}: the training set holds only {len(split.labels)} images, "
+            "fewer than one batch; lower the batch size or add images"
+        )
+    if getattr(cfg, "conditional", False) and not split.classes:
+        raise GanlabError(
+            f"{name}.conditional=true, but the training images have no classes (a folder without class "
+            f"subfolders); run with -S {name}.conditional=false, or sort the images into one subfolder per class"
+        )
+
+
+class NoiseGAN:
+    """dcgan and sagan: G(z, y) -> image against D(image, y), on one prepared training split."""
+
+    stats = ("loss_d", "loss_g", "d_real", "d_fake")
+
+    def __init__(self, *, name: str, cfg: GANConfig, splits: list[Split], seed: int, device: torch.device) -> None:
+        (split,) = splits
+        check_data(name, cfg, split)
+        self.classes = split.classes
+        self.state = build_state(
+            name, cfg, num_classes=len(split.classes), resolution=split.resolution, seed=seed, device=device
+        )
+        batches = RealBatches(split, rng=self.state.rng, memory_format=MEMORY_FORMAT)
+        self.step = make_step(self.state, cfg, real_batches=batches)
+
+    def save_snapshot(self, path: Path, *, config: dict, iteration: int, seed: int) -> None:
+        generator = self.state.sampling("generator")
+        if "generator" in self.state.averaged:
+            generator = with_standing_stats(generator, seed=seed + iteration)
+        save_snapshot(
+            path,
+            generator=generator,
+            config=config,
+            iteration=iteration,
+            classes=self.classes,
+            resolution=generator.resolution,
+        )
