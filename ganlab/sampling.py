@@ -79,3 +79,21 @@ def generate_batches(
 def generate(generator: nn.Module, **kwargs) -> Tensor:
     """All of `generate_batches` as one uint8 N×3×32×32 tensor."""
     return torch.cat(list(generate_batches(generator, **kwargs)))
+
+
+def translate_batches(
+    translator: nn.Module, images: Tensor, *, batch_size: int, device: torch.device
+) -> Iterator[Tensor]:
+    """uint8 images of one domain -> uint8 images of the other, `batch_size` at a time (eval mode).
+
+    Deterministic: a translation has no latent to draw, so the same images give the same output."""
+    translator.eval()
+    for start in range(0, len(images), batch_size):
+        with torch.inference_mode():
+            x = to_float(images[start : start + batch_size].to(device))
+            yield to_uint8(translator(x.contiguous(memory_format=torch.channels_last)))
+
+
+def translate(translator: nn.Module, images: Tensor, **kwargs) -> Tensor:
+    """All of `translate_batches` as one uint8 tensor, on the CPU."""
+    return torch.cat([b.cpu() for b in translate_batches(translator, images, **kwargs)])

@@ -59,20 +59,23 @@ def make_repo(repo: Path, **params) -> Path:
     return repo
 
 
+def _cifar_params(cifar: Path, **overrides) -> dict:
+    """Synthetic CIFAR-10 for dcgan and sagan, and its cats -> dogs for cyclegan."""
+    return {"data.source": str(cifar), "data.verify": False, "fid.n_samples": 8, "fid.batch_size": 8,
+            "cyclegan.domain_a": "cifar10:cat", "cyclegan.domain_b": "cifar10:dog", "cyclegan.source": str(cifar),
+            **overrides}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("pipeline")
     write_cifar10(root / "cifar", per_batch=20)  # 20 test images: 2 per class for per-class FID
-    return make_repo(
-        root / "repo", **{"data.source": str(root / "cifar"), "data.verify": False, "fid.n_samples": 8,
-                          "fid.batch_size": 8, "sagan.lr_d": 2e-4},
-    )  # fmt: skip
+    return make_repo(root / "repo", **_cifar_params(root / "cifar", **{"sagan.lr_d": 2e-4}))
 
 
 def test_repro_produces_every_output(repo):
     out = _run(repo, "dvc", "repro")
-    assert _ran(out) == {"prepare", "train@dcgan", "train@sagan", "fid_reference", "fid@dcgan", "fid@sagan",
-                         "select", "report", "render"}  # fmt: skip
+    assert _ran(out) == NOISE_STAGES | CYCLEGAN_STAGES
     for path in [
         "data/prepared/train/images.npy", "data/prepared/test/meta.json", "data/prepared/bad_files.txt",
         "data/fid/stats.npz", "data/fid/reference_features.npz", "data/fid/floor_features.npz", "metrics/report.json",
@@ -81,6 +84,9 @@ def test_repro_produces_every_output(repo):
         "models/best/dcgan.pt", "models/best/sagan.pt", "plots/dcgan_samples.png", "plots/sagan_samples.png",
         "plots/sagan_classes.png", "plots/fid.png", "plots/kid.png", "plots/dcgan_loss.png", "plots/sagan_loss.png",
         "plots/sagan_interpolation.png", "plots/dcgan_progress.png", "plots/sagan_progress.png",
+        "data/cyclegan/a/train/images.npy", "data/cyclegan/fid/b.npz", "models/cyclegan/checkpoints/iter_000004.pt",
+        "metrics/cyclegan/fid.csv", "metrics/cyclegan/best.json", "metrics/cyclegan/report.json",
+        "models/cyclegan_best.pt", "plots/cyclegan_a2b.png", "plots/cyclegan_progress.png", "plots/cyclegan_curves.png",
     ]:  # fmt: skip
         assert (repo / path).is_file(), path
     best = json.loads((repo / "metrics/best.json").read_text())
@@ -122,6 +128,18 @@ def test_experiment_reruns_only_sagan_and_is_compared(repo):
     assert "HEAD" in html and "workspace" in html
 
 
+def test_cycle_loss_weight_reruns_only_the_cyclegan_stages(repo):
+    before = {m: (repo / f"metrics/{m}/fid.csv").read_text() for m in ("dcgan", "sagan")}
+    out = _run(repo, "dvc", "exp", "run", "-n", "no-cycle", "-S", "cyclegan.lambda_cycle=0")
+    assert _ran(out) == CYCLEGAN_STAGES - {"prepare_cyclegan", "reference_cyclegan"}
+    assert {m: (repo / f"metrics/{m}/fid.csv").read_text() for m in ("dcgan", "sagan")} == before
+    report = json.loads((repo / "metrics/cyclegan/report.json").read_text())
+    # cifar10:cat -> cifar10:dog pairs nothing (image indices say nothing across classes)
+    assert "paired" not in report["cyclegan"]["ab"] and report["protocol"]["reference_size"] == {"a": 2, "b": 2}
+    shown = json.dumps(json.loads(_run(repo, "dvc", "exp", "show", "--json")))
+    assert "no-cycle" in shown and str(report["cyclegan"]["ab"]["fid"])[:8] in shown
+
+
 def test_report_params_rerun_only_report(repo):
     before = {m: (repo / f"metrics/{m}/fid.csv").read_text() for m in ("dcgan", "sagan")}
     out = _run(repo, "dvc", "exp", "run", "-n", "report-n-30", "-S", "report.n_samples=30")
@@ -142,11 +160,8 @@ def _snapshot_weights(folder: Path) -> dict:
 
 def test_killed_repro_resumes_to_the_same_checkpoints(repo, tmp_path):
     _run(repo, "dvc", "exp", "apply", "lr-d-4e-4")
-    _write_params(
-        repo, **{"data.source": yaml.safe_load((repo / "params.yaml").read_text())["data"]["source"],
-                 "data.verify": False, "fid.n_samples": 8, "fid.batch_size": 8, "sagan.iterations": 60,
-                 "sagan.ckpt_every": 6},
-    )  # fmt: skip
+    cifar = Path(yaml.safe_load((repo / "params.yaml").read_text())["data"]["source"])
+    _write_params(repo, **_cifar_params(cifar, **{"sagan.iterations": 60, "sagan.ckpt_every": 6}))
     proc = subprocess.Popen(["dvc", "repro"], cwd=repo, env=_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     folder = repo / "models/sagan/checkpoints"
@@ -174,8 +189,10 @@ def test_killed_repro_resumes_to_the_same_checkpoints(repo, tmp_path):
     assert len((repo / "metrics/sagan/fid.csv").read_text().splitlines()) == 11
 
 
-ALL_STAGES = {"prepare", "train@dcgan", "train@sagan", "fid_reference", "fid@dcgan", "fid@sagan", "select", "report",
-              "render"}  # fmt: skip
+NOISE_STAGES = {"prepare", "train@dcgan", "train@sagan", "fid_reference", "fid@dcgan", "fid@sagan", "select",
+                "report", "render"}  # fmt: skip
+CYCLEGAN_STAGES = {"prepare_cyclegan", "train_cyclegan", "reference_cyclegan", "fid_cyclegan", "select_cyclegan",
+                   "report_cyclegan", "render_cyclegan"}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -203,8 +220,8 @@ def test_an_image_folder_trains_both_models_end_to_end(tmp_path, resolution, lay
                               "sagan.conditional": bool(classes), "fid.n_samples": 8, "fid.batch_size": 8,
                               "report.n_samples": 12, **sagan},
     )  # fmt: skip
-    out = _run(repo, "dvc", "repro")
-    assert _ran(out) == ALL_STAGES
+    out = _run(repo, "dvc", "repro", "render")  # the noise models' stages only
+    assert _ran(out) == NOISE_STAGES
     for model in ("dcgan", "sagan"):
         snap = load_checkpoint(repo / f"models/{model}/checkpoints/iter_000004.pt")
         assert snap["image_shape"] == [3, resolution, resolution] and snap["classes"] == classes
@@ -214,4 +231,56 @@ def test_an_image_folder_trains_both_models_end_to_end(tmp_path, resolution, lay
     assert ("per_class_fid" in report["sagan"]) == bool(classes)
     for name in ("sagan_classes.png", "sagan_interpolation.png", "dcgan_samples.png", "fid.png"):
         assert (repo / "plots" / name).is_file(), name
-    assert "Data and pipelines are up to date" in _run(repo, "dvc", "status")
+    assert "Data and pipelines are up to date" in _run(repo, "dvc", "status", "--with-deps", "render")
+
+
+def test_two_image_folders_translate_end_to_end_and_resume_after_a_kill(tmp_path):
+    """Paired folders (B is A's negative, same file names): the cyclegan stages train, score with
+    the paired error, select, report and render through `dvc repro`, and a kill mid-training
+    resumes to the weights of an uninterrupted run."""
+    from tests.test_cyclegan import write_domains
+
+    write_domains(tmp_path / "img", n=12)
+    repo = make_repo(
+        tmp_path / "repo", **{"cyclegan.domain_a": f"folder:{tmp_path / 'img/a'}", "data.test_fraction": 0.25,
+                              "cyclegan.domain_b": f"folder:{tmp_path / 'img/b'}", "cyclegan.iterations": 30,
+                              "cyclegan.ckpt_every": 5, "fid.batch_size": 8},
+    )  # fmt: skip
+    proc = subprocess.Popen(["dvc", "repro", "render_cyclegan"], cwd=repo, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    folder = repo / "models/cyclegan/checkpoints"
+    deadline = time.time() + 300
+    while not (folder / "iter_000010.pt").exists():
+        assert proc.poll() is None and time.time() < deadline, "dvc repro ended before it could be killed"
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (folder / "iter_000030.pt").exists(), "training finished before the kill"
+
+    out = _run(repo, "dvc", "repro", "render_cyclegan")
+    assert "resuming from models/cyclegan/last.pt" in out
+    # The reference may have been computed before the kill; the data is never prepared twice.
+    assert CYCLEGAN_STAGES - {"prepare_cyclegan", "reference_cyclegan"} <= _ran(out) <= CYCLEGAN_STAGES
+    assert "prepare_cyclegan" not in _ran(out)
+    data = ["--data", "data/cyclegan/a/train", "--data", "data/cyclegan/b/train"]
+    _run(repo, "python", "stages/train.py", "--model", "cyclegan", *data, "--out", str(tmp_path / "straight"),
+         "--log", str(tmp_path / "log.csv"))  # fmt: skip
+    straight = {p.name: load_checkpoint(p) for p in sorted((tmp_path / "straight/checkpoints").glob("iter_*.pt"))}
+    resumed = {p.name: load_checkpoint(p) for p in sorted(folder.glob("iter_*.pt"))}
+    assert list(resumed) == [f"iter_{i:06d}.pt" for i in range(5, 31, 5)] == list(straight)
+    for name in resumed:
+        for net in ("g_ab", "g_ba"):
+            for key, value in resumed[name][net].items():
+                assert torch.equal(value, straight[name][net][key]), f"{name}: {net}.{key}"
+
+    report = json.loads((repo / "metrics/cyclegan/report.json").read_text())
+    best = json.loads((repo / "metrics/cyclegan/best.json").read_text())
+    assert report["cyclegan"]["iteration"] == best["cyclegan"]["iteration"]
+    for direction in ("ab", "ba"):
+        paired = report["cyclegan"][direction]["paired"]
+        assert paired["n_pairs"] == 3 and paired["identity"]["mae"] > 0
+    assert len((repo / "metrics/cyclegan/fid.csv").read_text().splitlines()) == 7
+    for name in ("cyclegan_a2b.png", "cyclegan_b2a.png", "cyclegan_progress.png", "cyclegan_curves.png",
+                 "cyclegan_loss.png"):  # fmt: skip
+        assert (repo / "plots" / name).is_file(), name
+    assert "Data and pipelines are up to date" in _run(repo, "dvc", "status", "--with-deps", "render_cyclegan")

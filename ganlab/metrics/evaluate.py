@@ -32,16 +32,16 @@ from ganlab.training.checkpoints import list_snapshots, load_generator
 FID_COLUMNS = ("iteration", "fid", "kid", "kid_std", "n_samples", "seconds")
 
 
-def _cache_key(checkpoint: Path, cfg: FIDConfig, seed: int, reference_sha: str) -> str:
+def cache_key(checkpoint: Path, cfg: FIDConfig, seed: int, reference_sha: str) -> str:
     settings = json.dumps({**asdict(cfg), "seed": seed}, sort_keys=True)
     return "|".join([file_digest(checkpoint, "sha256"), hashlib.sha256(settings.encode()).hexdigest(), reference_sha])
 
 
-def _reference_digest(*paths: Path) -> str:
+def reference_digest(*paths: Path) -> str:
     return hashlib.sha256("|".join(file_digest(p, "sha256") for p in paths).encode()).hexdigest()
 
 
-def _load_cache(path: Path) -> dict:
+def load_cache(path: Path) -> dict:
     if not path.exists():
         return {}
     try:
@@ -51,9 +51,10 @@ def _load_cache(path: Path) -> dict:
         return {}
 
 
-def _write_csv(rows: list[dict], path: Path) -> None:
+def write_csv(rows: list[dict], path: Path, columns: tuple[str, ...] = FID_COLUMNS) -> None:
+    """One row per checkpoint, sorted by iteration, written atomically."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, FID_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buf, columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(sorted(rows, key=lambda r: r["iteration"]))
     atomic_write_text(buf.getvalue(), path)
@@ -91,9 +92,9 @@ def evaluate_checkpoints(
             file=sys.stderr,
         )
     cache_path = Path(cache_path)
-    cache = _load_cache(cache_path)
-    reference_sha = _reference_digest(Path(reference_path), Path(reference_features_path))
-    keys = {ckpt: _cache_key(ckpt, cfg, seed, reference_sha) for ckpt in checkpoints}
+    cache = load_cache(cache_path)
+    reference_sha = reference_digest(Path(reference_path), Path(reference_features_path))
+    keys = {ckpt: cache_key(ckpt, cfg, seed, reference_sha) for ckpt in checkpoints}
     todo = [ckpt for ckpt in checkpoints if keys[ckpt] not in cache]
     print(f"FID: {len(checkpoints) - len(todo)} checkpoints cached, {len(todo)} to evaluate")
 
@@ -128,7 +129,7 @@ def evaluate_checkpoints(
             bar.set_postfix(iteration=meta["iteration"], fid=f"{fid:.2f}", refresh=False)
         bar.close()
     rows = [{k: cache[keys[ckpt]][k] for k in FID_COLUMNS} for ckpt in checkpoints]
-    _write_csv(rows, Path(csv_out))
+    write_csv(rows, Path(csv_out))
     return sorted(rows, key=lambda r: r["iteration"])
 
 

@@ -4,6 +4,8 @@ labels for KID and per-class FID; and features of real images outside the refere
 real-data floor: an equally large random subset of the training set when the reference is the
 test set, the test set when it is the training set.
 
+For a translator pair (CycleGAN), `compute_translation_reference` does the same per domain.
+
 Kept apart from the checkpoint evaluator so that DVC does not recompute these (the costliest
 single step on CPU) when model or training code changes.
 """
@@ -91,3 +93,33 @@ def floor_fid(floor_features: np.ndarray, reference: FrechetReference, *, n: int
     capped at the number of stored floor features."""
     n = min(n, len(floor_features))
     return reference.distance(*statistics(floor_features[:n])), n
+
+
+def compute_translation_reference(
+    *,
+    test: dict[str, str | Path],
+    train: dict[str, str | Path],
+    out: dict[str, str | Path],
+    batch_size: int,
+    device: str,
+) -> None:
+    """Per domain: `mu`, `sigma` (pytorch-fid's --save-stats format) and `features` of the test
+    images, `floor_features` of as many seeded-random training images, and `size`, `split`."""
+    inception = InceptionFeatures(device=resolve_device(device))
+    for d in "ab":
+        test_split, train_split = load_split(test[d]), load_split(train[d])
+        features = inception.of_images(test_split.images, batch_size=batch_size, progress=True)
+        pick = torch.randperm(len(train_split.labels), generator=torch.Generator().manual_seed(FLOOR_SEED))
+        floor_idx = pick[: len(test_split.labels)].sort().values
+        floor = inception.of_images(train_split.images[floor_idx], batch_size=batch_size, progress=True)
+        mu, sigma = statistics(features)
+        save_statistics(
+            out[d],
+            mu,
+            sigma,
+            features=features.astype(np.float32),
+            floor_features=floor.astype(np.float32),
+            size=np.array(len(features)),
+            split=np.array("test"),
+            image_shape=np.array(test_split.images.shape[1:]),
+        )

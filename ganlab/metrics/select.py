@@ -34,6 +34,16 @@ def read_fid_csv(fid_csv: str | Path) -> list[dict]:
     return rows
 
 
+def copy_best(row: dict, *, fid_csv: str | Path, checkpoints_dir: str | Path, out: str | Path) -> Path:
+    """Copy the snapshot of `row`'s iteration to `out` (atomically); returns the snapshot's path."""
+    source = snapshot_path(checkpoints_dir, row["iteration"])
+    if not source.is_file():
+        raise GanlabError(f"{source}: best checkpoint listed in {fid_csv} does not exist")
+    with atomic_path(out) as tmp:
+        shutil.copyfile(source, tmp)
+    return source
+
+
 def select_best(
     inputs: dict[str, tuple[Path, Path]],
     *,
@@ -51,11 +61,7 @@ def select_best(
         rows = read_fid_csv(fid_csv)
         row = best_of(rows)
         n_samples |= {r["n_samples"] for r in rows}
-        source = snapshot_path(checkpoints_dir, row["iteration"])
-        if not source.is_file():
-            raise GanlabError(f"{source}: best checkpoint listed in {fid_csv} does not exist")
-        with atomic_path(Path(best_dir) / f"{model}.pt") as tmp:
-            shutil.copyfile(source, tmp)
+        source = copy_best(row, fid_csv=fid_csv, checkpoints_dir=checkpoints_dir, out=Path(best_dir) / f"{model}.pt")
         precision = load_checkpoint(source)["config"]["params"].get("precision", "fp32")
         best[model] = {"iteration": row["iteration"], "fid": row["fid"], "precision": precision}
     if len(n_samples) != 1:

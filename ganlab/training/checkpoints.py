@@ -76,13 +76,13 @@ def snapshot_resolution(ckpt: dict) -> int:
 def load_generator(path: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
     """Rebuild a snapshot's generator from the config stored in it (eval mode)."""
     ckpt = load_checkpoint(path)
+    model = ckpt.get("config", {}).get("model") if isinstance(ckpt.get("config"), dict) else None
+    if model in TRANSLATORS:
+        raise GanlabError(f"{path}: a {model} checkpoint translates images; it does not generate from noise")
     for key in ("generator", "config", "iteration", "num_classes"):
         if key not in ckpt:
             raise GanlabError(f"{path}: not a ganlab generator checkpoint (missing {key!r})")
     config = ckpt["config"]
-    model = config["model"]
-    if model in TRANSLATORS:
-        raise GanlabError(f"{path}: a {model} checkpoint translates images; it does not generate from noise")
     if model not in MODELS:
         raise GanlabError(f"{path}: unknown model {model!r} (expected one of {sorted(MODELS)})")
     cfg = MODELS[model].config(**config["params"])

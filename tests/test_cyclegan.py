@@ -1,0 +1,191 @@
+"""CycleGAN: its networks, its step in the shared loop, exact resume, its domains and the
+translate CLI."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from ganlab.config import parse_params
+from ganlab.data.domains import parse_domain, prepare_domains
+from ganlab.data.prepared import load_split
+from ganlab.errors import GanlabError
+from ganlab.io import load_checkpoint
+from ganlab.models.cyclegan import PatchDiscriminator, ResnetTranslator
+from ganlab.training.checkpoints import load_generator, load_translators
+from ganlab.training.cyclegan import CycleGAN
+from ganlab.training.loop import train
+from ganlab.translate import main as translate_main
+from tests.conftest import REPO, save_test_snapshot, tiny_params, write_image_folder
+from tests.test_training import _assert_same_weights, _final_weights
+
+
+@pytest.mark.parametrize("resolution, patches", [(32, 6), (64, 6), (128, 14)])
+def test_network_shapes(resolution, patches):
+    x = torch.rand(2, 3, resolution, resolution) * 2 - 1
+    y = ResnetTranslator(ch=4, n_res_blocks=2, resolution=resolution)(x)
+    assert y.shape == x.shape and y.abs().max() <= 1
+    assert PatchDiscriminator(ch=4, resolution=resolution)(x).shape == (2, 1, patches, patches)
+
+
+def write_domains(root, *, n=10, size=32):
+    """Two flat folders of RGB PNGs with the same file names, B the negative of A: a paired fixture."""
+    write_image_folder(root / "a", {"": n}, size=size)
+    (root / "b").mkdir(parents=True, exist_ok=True)
+    for path in sorted((root / "a").glob("*.png")):
+        pixels = np.asarray(Image.open(path).convert("RGB"))
+        Image.fromarray(pixels).save(path)
+        Image.fromarray(255 - pixels).save(root / "b" / path.name)
+
+
+@pytest.fixture
+def domains(tmp_path):
+    write_domains(tmp_path / "img")
+    p = tiny_params(**{"cyclegan.domain_a": f"folder:{tmp_path / 'img/a'}",
+                       "cyclegan.domain_b": f"folder:{tmp_path / 'img/b'}", "data.test_fraction": 0.3})  # fmt: skip
+    params = parse_params(p)
+    outs = {d: (tmp_path / f"data/{d}/train", tmp_path / f"data/{d}/test") for d in "ab"}
+    counts = prepare_domains(params.cyclegan, params.data, outs=outs, bad_out=tmp_path / "data/bad.txt")
+    assert counts == {"a/train": 7, "a/test": 3, "b/train": 7, "b/test": 3}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
+    return tmp_path
+
+
+def test_paired_folders_keep_their_pairs_on_the_same_side(domains):
+    a, b = (load_split(domains / f"data/{d}/test") for d in "ab")
+    assert a.keys == b.keys and len(a.keys) == 3 and a.classes == []
+    assert torch.equal(a.images, 255 - b.images)  # each test A image sits beside its own negative
+    assert parse_domain("fashion_mnist:Ankle boot") == ("fashion_mnist", "Ankle boot")
+
+
+def _train(tmp_path, out="run", **overrides):
+    p = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    p["cyclegan"].update(overrides)
+    params = parse_params(p)
+    data = [tmp_path / "data/a/train", tmp_path / "data/b/train"]
+    return train("cyclegan", params.cyclegan, seed=0, device="cpu", data_paths=data, out_dir=tmp_path / out / "models",
+                 log_path=tmp_path / out / "log.csv", progress=False)  # fmt: skip
+
+
+def test_one_step_trains_all_four_networks(domains):
+    params = parse_params(yaml.safe_load((domains / "params.yaml").read_text()))
+    splits = [load_split(domains / f"data/{d}/train") for d in "ab"]
+    trainer = CycleGAN(name="cyclegan", cfg=params.cyclegan, splits=splits, seed=0, device=torch.device("cpu"))
+    before = {k: [p.detach().clone() for p in net.parameters()] for k, net in trainer.state.nets.items()}
+    stats = trainer.step()
+    assert torch.isfinite(stats).all() and stats[3] == 0  # no identity term at lambda_identity 0
+    for key, net in trainer.state.nets.items():
+        assert any(not torch.equal(a, b) for a, b in zip(before[key], net.parameters())), key
+
+
+def test_cycle_and_identity_weights_enter_the_objective(domains):
+    runs = {lam: _train(domains, out=f"l{lam}", iterations=1, lambda_cycle=lam) for lam in (0.0, 10.0)}
+    g0, g10 = (runs[lam].nets["g_ab"].state_dict() for lam in (0.0, 10.0))
+    assert any(not torch.equal(g0[k], g10[k]) for k in g0)
+    _train(domains, out="idt", iterations=2, lambda_identity=5.0)
+    with open(domains / "idt/log.csv") as f:
+        assert all(float(r["loss_identity"]) > 0 for r in csv.DictReader(f))
+
+
+def test_snapshots_hold_both_translators_and_the_ema(domains):
+    state = _train(domains, iterations=4, ema=0.9)
+    snap = load_checkpoint(domains / "run/models/checkpoints/iter_000004.pt")
+    assert snap["image_shape"] == [3, 32, 32] and snap["iteration"] == 4
+    for key in ("g_ab", "g_ba"):
+        ema = state.averaged[key].state_dict()
+        assert all(torch.equal(snap[key][k], ema[k]) for k in ema)
+    translators, _ = load_translators(domains / "run/models/checkpoints/iter_000004.pt")
+    assert set(translators) == {"g_ab", "g_ba"}
+    with pytest.raises(GanlabError, match="translates images"):
+        load_generator(domains / "run/models/checkpoints/iter_000004.pt")
+
+
+def test_killed_run_resumes_to_the_same_weights(domains):
+    p = yaml.safe_load((domains / "params.yaml").read_text())
+    p["cyclegan"].update(iterations=24, ckpt_every=3, log_every=3, diffaug="color,translation")
+    (domains / "params.yaml").write_text(yaml.safe_dump(p))
+    data = ["--data", str(domains / "data/a/train"), "--data", str(domains / "data/b/train")]
+    cmd = [sys.executable, str(REPO / "stages/train.py"), "--params", str(domains / "params.yaml"),
+           "--model", "cyclegan", *data]  # fmt: skip
+
+    def args(out):
+        return cmd + ["--out", str(domains / out / "models"), "--log", str(domains / out / "log.csv")]
+
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run(args("straight"), check=True, env=env, capture_output=True)
+    proc = subprocess.Popen(args("killed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (domains / "killed/models/checkpoints/iter_000006.pt").exists():
+        assert proc.poll() is None and time.time() < deadline, "training ended before it could be killed"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (domains / "killed/models/checkpoints/iter_000024.pt").exists()
+    resumed = subprocess.run(args("killed"), check=True, env=env, capture_output=True, text=True)
+    assert "resuming from" in resumed.stdout
+    straight, killed = (_final_weights(domains / f"{run}/models/last.pt") for run in ("straight", "killed"))
+    assert set(straight) == {"g_ab", "g_ba", "d_a", "d_b"}
+    _assert_same_weights(straight, killed)
+    with open(domains / "killed/log.csv") as f:
+        assert [int(r["iteration"]) for r in csv.DictReader(f)] == list(range(3, 25, 3))
+
+
+def test_a_domain_smaller_than_a_batch_is_named(domains):
+    with pytest.raises(GanlabError, match=r"cyclegan.batch_size=64: domain A \(folder:.*\) holds only 7"):
+        _train(domains, batch_size=64)
+
+
+def test_dataset_class_domains_and_their_errors(tmp_path):
+    from tests.conftest import write_fashion_mnist
+
+    write_fashion_mnist(tmp_path / "fm", n_train=40, n_test=20)
+    p = tiny_params(**{"cyclegan.domain_a": "fashion_mnist:Sneaker", "cyclegan.domain_b": "fashion_mnist:Sandal",
+                       "cyclegan.source": str(tmp_path / "fm"), "data.verify": False})  # fmt: skip
+    params = parse_params(p)
+    outs = {d: (tmp_path / f"{d}/train", tmp_path / f"{d}/test") for d in "ab"}
+    prepare_domains(params.cyclegan, params.data, outs=outs, bad_out=tmp_path / "bad.txt")
+    a = load_split(tmp_path / "a/train")
+    assert a.keys is None and a.classes == [] and a.resolution == 32  # indices pair nothing across classes
+    wrong = parse_params({**p, "cyclegan": {**p["cyclegan"], "domain_b": "fashion_mnist:Boot"}})
+    with pytest.raises(GanlabError, match=r"cyclegan.domain_b: no class 'Boot'; expected one of \['T-shirt/top'"):
+        prepare_domains(wrong.cyclegan, wrong.data, outs=outs, bad_out=tmp_path / "bad.txt")
+    with pytest.raises(GanlabError, match="cyclegan.domain_a: expected a value matching"):
+        parse_params({**p, "cyclegan": {**p["cyclegan"], "domain_a": "mnist:3"}})
+
+
+def test_translate_cli(domains, capsys):
+    _train(domains, iterations=2)
+    ckpt = str(domains / "run/models/checkpoints/iter_000002.pt")
+    write_image_folder(domains / "inputs", {"": 3}, size=32)
+    out = domains / "translated"
+    translate_main(["--model", "cyclegan", "--direction", "b2a", "--input", str(domains / "inputs"),
+                    "--out", str(out), "--checkpoint", ckpt])  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == ["000.png", "001.png", "002.png"]
+    assert Image.open(out / "000.png").size == (32, 32) and Image.open(out / "000.png").mode == "RGB"
+
+    def fails(*args, match):
+        with pytest.raises(SystemExit) as e:
+            translate_main(["--model", "cyclegan", "--direction", "a2b", "--out", str(out), *args])
+        assert e.value.code == 2
+        assert match in capsys.readouterr().err
+
+    write_image_folder(domains / "big", {"": 1}, size=40)
+    (domains / "empty").mkdir()
+    fails("--input", str(domains / "big"), "--checkpoint", ckpt, match="40×40 pixels, but the model translates 32×32")
+    fails("--input", str(domains / "empty"), "--checkpoint", ckpt, match="no images in the folder")
+    save_test_snapshot(domains / "dcgan.pt", "dcgan", classes=[], iteration=1)
+    fails("--input", str(domains / "inputs"), "--checkpoint", str(domains / "dcgan.pt"), match="generates from noise")
+    with pytest.raises(SystemExit):
+        translate_main(["--model", "dcgan", "--direction", "a2b", "--input", ".", "--out", str(out)])
+    assert "--model dcgan: generates images from noise; translators: cyclegan" in capsys.readouterr().err
+    translate_main(["--model", "cyclegan", "--direction", "a2b", "--input", str(domains / "big/000.png"),
+                    "--out", str(out / "one"), "--checkpoint", ckpt, "--resize"])  # fmt: skip
+    assert Image.open(out / "one/000.png").size == (32, 32)

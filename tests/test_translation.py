@@ -1,0 +1,95 @@
+"""Scores of a translator pair: the paired error and its baselines on known images, and the
+reference -> per-checkpoint scores -> select -> report chain on a tiny paired fixture."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from ganlab.config import parse_params
+from ganlab.errors import GanlabError
+from ganlab.metrics.reference import compute_translation_reference
+from ganlab.metrics.translation import (
+    TRANSLATION_COLUMNS,
+    evaluate_translation_checkpoints,
+    pair_indices,
+    paired_baselines,
+    paired_error,
+)
+from ganlab.metrics.translation_report import select_translator, write_translation_report
+from tests.test_cyclegan import _train, domains  # noqa: F401 (fixture)
+
+
+def _images(values, size=4):
+    return torch.stack([torch.full((3, size, size), v, dtype=torch.uint8) for v in values])
+
+
+def test_identical_images_score_zero_and_known_errors_are_exact():
+    a = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
+    assert paired_error(a, a.clone()) == {"mae": 0.0, "psnr": None}
+    err = paired_error(_images([10, 20]), _images([0, 0]))  # |10| and |20|: MSE (100 + 400) / 2
+    assert err["mae"] == 15.0 and err["psnr"] == pytest.approx(10 * math.log10(255**2 / 250))
+    assert paired_error(_images([0]), _images([255]))["psnr"] == 0.0  # the largest possible error
+    with pytest.raises(GanlabError, match="equally shaped"):
+        paired_error(_images([1, 2]), _images([1]))
+
+
+def test_pairs_follow_keys_not_positions():
+    i, j = pair_indices(["x", "y", "z"], ["z", "w", "x"])
+    assert i.tolist() == [0, 2] and j.tolist() == [2, 0]
+    assert len(pair_indices(None, ["x"])[0]) == 0 and len(pair_indices(["x"], ["y"])[0]) == 0
+
+
+def test_identity_baseline_compares_each_source_with_its_own_twin():
+    source, target = _images([10, 50, 90]), _images([90, 50, 0])
+    pairs = pair_indices(["a", "b", "c"], ["c", "b", "a"])  # target is stored in reverse order
+    out = paired_baselines(source, target, pairs, target_train_mean=torch.full((3, 4, 4), 20.4, dtype=torch.float64))
+    # twins: 10 <-> 0, 50 <-> 50, 90 <-> 90
+    assert out["identity"]["mae"] == pytest.approx(10 / 3)
+    # the constant image rounds to 20: |20 - 0|, |20 - 50|, |20 - 90|
+    assert out["mean_of_target"]["mae"] == pytest.approx((20 + 30 + 70) / 3)
+
+
+def test_scores_select_and_report_on_a_paired_fixture(domains):  # noqa: F811
+    _train(domains, iterations=4, ckpt_every=2)
+    params = parse_params(yaml.safe_load((domains / "params.yaml").read_text()))
+    test = {d: domains / f"data/{d}/test" for d in "ab"}
+    train = {d: domains / f"data/{d}/train" for d in "ab"}
+    reference = {d: domains / f"fid/{d}.npz" for d in "ab"}
+    compute_translation_reference(test=test, train=train, out=reference, batch_size=8, device="cpu")
+    kwargs = dict(checkpoints_dir=domains / "run/models/checkpoints", test=test, reference=reference,
+                  cfg=params.fid, device="cpu", csv_out=domains / "fid.csv", cache_path=domains / "cache.json",
+                  progress=False)  # fmt: skip
+    rows = evaluate_translation_checkpoints(**kwargs)
+    assert [r["iteration"] for r in rows] == [2, 4] and set(rows[0]) == set(TRANSLATION_COLUMNS)
+    for r in rows:
+        assert r["fid"] == pytest.approx((r["fid_ab"] + r["fid_ba"]) / 2) and r["n_samples"] == 3
+        assert r["mae_ab"] > 0 and r["psnr_ab"] > 0  # every test image of A has its twin in B
+    assert evaluate_translation_checkpoints(**kwargs) == rows  # the second pass reads the cache
+
+    best = select_translator(fid_csv=domains / "fid.csv", checkpoints_dir=kwargs["checkpoints_dir"], test=test,
+                             reference=reference, metrics_out=domains / "best.json",
+                             best_out=domains / "best.pt")  # fmt: skip
+    chosen = min(rows, key=lambda r: (r["fid"], r["iteration"]))
+    assert best["cyclegan"] == {"iteration": chosen["iteration"], "fid": chosen["fid"]}
+    assert best["protocol"]["headline"] == "kid" and best["protocol"]["reference_size"] == {"a": 3, "b": 3}
+
+    report = write_translation_report(best=domains / "best.pt", best_json=domains / "best.json", test=test,
+                                      train=train, reference=reference, batch_size=8, device="cpu",
+                                      out=domains / "report.json")  # fmt: skip
+    row = report["cyclegan"]
+    assert row["iteration"] == chosen["iteration"] and row["curve_fid"] == chosen["fid"]
+    for direction in ("ab", "ba"):
+        entry = row[direction]
+        assert list(entry)[:2] == ["kid", "fid"]  # KID leads on 3 reference images
+        assert entry["fid"] == pytest.approx(chosen[f"fid_{direction}"])
+        assert entry["paired"]["n_pairs"] == 3
+        assert entry["paired"]["translation"]["mae"] == pytest.approx(chosen[f"mae_{direction}"])
+        assert {"identity", "floor"} <= set(entry) and "mean_of_target" in entry["paired"]
+    # B is A's negative: "doing nothing" is off by |2x - 255| per pixel on average.
+    a = np.load(domains / "data/a/test/images.npy").astype(float)
+    assert row["ab"]["paired"]["identity"]["mae"] == pytest.approx(np.abs(2 * a - 255).mean())
+    assert json.loads((domains / "report.json").read_text()) == report
