@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import copy
 import gzip
+import os
 import pickle
+import signal
+import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +86,19 @@ def write_image_folder(root: Path, layout: dict[str, int], *, size: int = 40) ->
             if mode == "RGBA":
                 pixels[: size // 2, :, 3] = 0
             Image.fromarray(pixels.squeeze(-1) if mode == "L" else pixels, mode).save(folder / f"{i:03d}.png")
+
+
+def kill_when(cmd: list[str], *, appears: Path, cwd=None, env=None, timeout: float = 300) -> None:
+    """Run `cmd` in its own process group and SIGKILL the whole group (dvc and the stage it runs)
+    as soon as the file `appears` exists."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    deadline = time.time() + timeout
+    while not appears.exists():
+        assert proc.poll() is None and time.time() < deadline, f"{cmd[0]} ended before it could be killed"
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def committed_params() -> dict:

@@ -3,10 +3,8 @@ translate CLI."""
 
 import csv
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -24,7 +22,7 @@ from ganlab.training.checkpoints import load_generator, load_translators
 from ganlab.training.cyclegan import CycleGAN
 from ganlab.training.loop import train
 from ganlab.translate import main as translate_main
-from tests.conftest import REPO, save_test_snapshot, tiny_params, write_image_folder
+from tests.conftest import REPO, kill_when, save_test_snapshot, tiny_params, write_image_folder
 from tests.test_training import _assert_same_weights, _final_weights
 
 
@@ -121,13 +119,7 @@ def test_killed_run_resumes_to_the_same_weights(domains):
 
     env = dict(os.environ, OMP_NUM_THREADS="1")
     subprocess.run(args("straight"), check=True, env=env, capture_output=True)
-    proc = subprocess.Popen(args("killed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (domains / "killed/models/checkpoints/iter_000006.pt").exists():
-        assert proc.poll() is None and time.time() < deadline, "training ended before it could be killed"
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when(args("killed"), appears=domains / "killed/models/checkpoints/iter_000006.pt", env=env)
     assert not (domains / "killed/models/checkpoints/iter_000024.pt").exists()
     resumed = subprocess.run(args("killed"), check=True, env=env, capture_output=True, text=True)
     assert "resuming from" in resumed.stdout

@@ -3,10 +3,8 @@
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ import torch
 import yaml
 
 from ganlab.io import load_checkpoint
-from tests.conftest import REPO, tiny_params, write_cifar10
+from tests.conftest import REPO, kill_when, tiny_params, write_cifar10
 
 pytestmark = pytest.mark.slow
 
@@ -162,15 +160,8 @@ def test_killed_repro_resumes_to_the_same_checkpoints(repo, tmp_path):
     _run(repo, "dvc", "exp", "apply", "lr-d-4e-4")
     cifar = Path(yaml.safe_load((repo / "params.yaml").read_text())["data"]["source"])
     _write_params(repo, **_cifar_params(cifar, **{"sagan.iterations": 60, "sagan.ckpt_every": 6}))
-    proc = subprocess.Popen(["dvc", "repro"], cwd=repo, env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     folder = repo / "models/sagan/checkpoints"
-    deadline = time.time() + 300
-    while not (folder / "iter_000012.pt").exists():
-        assert proc.poll() is None and time.time() < deadline, "dvc repro ended before it could be killed"
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when(["dvc", "repro"], appears=folder / "iter_000012.pt", cwd=repo, env=_env())
     assert not (folder / "iter_000060.pt").exists(), "training finished before the kill"
 
     # dvc may leave its lock behind after SIGKILL; the second repro must still go through.
@@ -246,15 +237,8 @@ def test_two_image_folders_translate_end_to_end_and_resume_after_a_kill(tmp_path
                               "cyclegan.domain_b": f"folder:{tmp_path / 'img/b'}", "cyclegan.iterations": 30,
                               "cyclegan.ckpt_every": 5, "fid.batch_size": 8},
     )  # fmt: skip
-    proc = subprocess.Popen(["dvc", "repro", "render_cyclegan"], cwd=repo, env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     folder = repo / "models/cyclegan/checkpoints"
-    deadline = time.time() + 300
-    while not (folder / "iter_000010.pt").exists():
-        assert proc.poll() is None and time.time() < deadline, "dvc repro ended before it could be killed"
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when(["dvc", "repro", "render_cyclegan"], appears=folder / "iter_000010.pt", cwd=repo, env=_env())
     assert not (folder / "iter_000030.pt").exists(), "training finished before the kill"
 
     out = _run(repo, "dvc", "repro", "render_cyclegan")

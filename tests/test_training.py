@@ -1,9 +1,7 @@
 import csv
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -17,7 +15,7 @@ from ganlab.sampling import resolve_device
 from ganlab.training.checkpoints import load_generator
 from ganlab.training.gan import build_state, with_standing_stats
 from ganlab.training.loop import train
-from tests.conftest import REPO, tiny_params
+from tests.conftest import REPO, kill_when, tiny_params
 
 
 def _train(tmp_path, name="sagan", out="run", **overrides):
@@ -105,13 +103,7 @@ def test_killed_run_resumes_to_the_same_weights(prepared, tmp_path):
 
     env = dict(os.environ, OMP_NUM_THREADS="1")  # one thread: identical reductions in both runs
     subprocess.run(args("straight"), check=True, env=env, capture_output=True)
-    proc = subprocess.Popen(args("killed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (tmp_path / "killed/models/checkpoints/iter_000006.pt").exists():
-        assert proc.poll() is None and time.time() < deadline, "training ended before it could be killed"
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when(args("killed"), appears=tmp_path / "killed/models/checkpoints/iter_000006.pt", env=env)
     assert not (tmp_path / "killed/models/checkpoints/iter_000024.pt").exists()
     resumed = subprocess.run(args("killed"), check=True, env=env, capture_output=True, text=True)
     assert "resuming from" in resumed.stdout

@@ -100,10 +100,15 @@ class Domains:
 
 
 def score_translators(
-    translators: dict[str, torch.nn.Module], domains: Domains, *, inception: InceptionFeatures, n: int, batch_size: int
+    translators: dict[str, torch.nn.Module],
+    domains: Domains,
+    *,
+    inception: InceptionFeatures,
+    n: int | None,
+    batch_size: int,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """FID, KID and paired error of both directions on the first n test images of each source
-    domain; returns the row and each direction's Inception features."""
+    domain (all of them for None); returns the row and each direction's Inception features."""
     row, features = {}, {}
     for direction, (key, source, target) in DIRECTIONS.items():
         images = domains.test[source].images[:n]
@@ -114,7 +119,7 @@ def score_translators(
         row[f"fid_{direction}"] = domains.frechet[target].distance(*statistics(features[direction]))
         row[f"kid_{direction}"] = kid(features[direction], domains.features[target])["mean"]
         i, j = domains.pairs[direction]
-        keep = i < n
+        keep = i < len(images)
         error = (
             paired_error(out[i[keep]].cpu(), domains.test[target].images[j[keep]])
             if keep.any()

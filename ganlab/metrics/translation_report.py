@@ -27,13 +27,15 @@ from ganlab.sampling import resolve_device, translate
 from ganlab.training.checkpoints import load_translators
 
 
-def translation_protocol(*, n: int, sizes: dict[str, int], pairs: dict[str, int], selection: str) -> dict:
-    """The protocol block of a translator's best.json and report.json."""
+def translation_protocol(*, n: dict[str, int], sizes: dict[str, int], pairs: dict[str, int], selection: str) -> dict:
+    """The protocol block of a translator's best.json and report.json; `n`: images translated per
+    direction ("ab", "ba")."""
     size = min(sizes.values())
     return {
         "description": (
-            f"FID and KID of G_AB(test A) vs test B and of G_BA(test B) vs test A, {count_words(n)} translated "
-            f"vs the {count_words(sizes['b'])} / {count_words(sizes['a'])} test images, pytorch-fid Inception"
+            f"FID and KID of G_AB(test A) vs test B ({count_words(n['ab'])} translated vs the "
+            f"{count_words(sizes['b'])} test images) and of G_BA(test B) vs test A ({count_words(n['ba'])} vs "
+            f"{count_words(sizes['a'])}), pytorch-fid Inception"
         ),
         "n_translated": n,
         "reference_split": "test",
@@ -69,7 +71,7 @@ def select_translator(
     domains = Domains(test=test, reference=reference)
     out = {
         "protocol": translation_protocol(
-            n=row["n_samples"],
+            n={"ab": row["n_samples"], "ba": row["n_samples"]},
             sizes={d: len(domains.test[d].labels) for d in "ab"},
             pairs={k: len(v[0]) for k, v in domains.pairs.items()},
             selection=SELECTION,
@@ -104,25 +106,28 @@ def write_translation_report(
     if curve.get("cyclegan", {}).get("iteration") != int(meta["iteration"]):
         raise GanlabError(f"{best}: iteration {meta['iteration']} is not the one {best_json} chose")
     sizes = {d: len(domains.test[d].labels) for d in "ab"}
-    n = min(sizes.values())
     report = {
         "protocol": translation_protocol(
-            n=n, sizes=sizes, pairs={k: len(v[0]) for k, v in domains.pairs.items()}, selection=SELECTION
+            n={"ab": sizes["a"], "ba": sizes["b"]},
+            sizes=sizes,
+            pairs={k: len(v[0]) for k, v in domains.pairs.items()},
+            selection=SELECTION,
         )
     }
     report["protocol"]["baselines"] = (
-        "identity: the source images as they are; floor: as many real training images of the target domain; "
+        "identity: the source test images as they are; floor: real training images of the target domain, as many as "
+        "its test images; "
         "mean_of_target: the mean training image of the target domain (paired error only)"
     )
     kid_first = report["protocol"]["headline"] == "kid"
-    _, features = score_translators(translators, domains, inception=inception, n=n, batch_size=batch_size)
+    _, features = score_translators(translators, domains, inception=inception, n=None, batch_size=batch_size)
     row = {"iteration": int(meta["iteration"]), "curve_fid": curve["cyclegan"]["fid"]}
     for direction, (key, source, target) in DIRECTIONS.items():
         ref = domains.frechet[target], domains.features[target]
         entry = {
             **_fid_kid(features[direction], *ref, kid_first),
-            "identity": _fid_kid(domains.features[source][:n], *ref, kid_first),
-            "floor": _fid_kid(domains.stats[target]["floor_features"][:n], *ref, kid_first),
+            "identity": _fid_kid(domains.features[source], *ref, kid_first),
+            "floor": _fid_kid(domains.stats[target]["floor_features"], *ref, kid_first),
         }
         i, j = domains.pairs[direction]
         if len(i):
