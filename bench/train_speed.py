@@ -2,7 +2,7 @@
 
     python bench/train_speed.py [--device auto] [--iters 10] [--batch-size 64] [--resolution 32] [--compile] [--nchw]
 
-Runs the exact step `dvc repro` trains with (ganlab.training.gan.make_step) on random data and
+Runs the exact step `dvc repro` trains with (each model's Trainer.step) on random data and
 prints, per model and variant: it/s, GFLOP per iteration, GFLOP/s, and the fraction of this
 device's GEMM peak, measured in the same run with a square matmul of each dtype. The bf16/fp32
 ratio is printed per model. `--nchw` trains in NCHW instead of channels_last, to re-check that
@@ -22,8 +22,7 @@ from ganlab.config import MODEL_SECTIONS, load_params
 from ganlab.data.prepared import Split
 from ganlab.sampling import resolve_device
 from ganlab.training import state as training_state
-from ganlab.training.batches import RealBatches
-from ganlab.training.gan import build_state, make_step
+from ganlab.training.loop import DATA_ROLES, TRAINERS, build_trainer
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -94,18 +93,17 @@ def main() -> None:
           f"memory format {'NCHW' if args.nchw else 'channels_last'}")  # fmt: skip
     print("GEMM peak: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in peaks.items()))
     header = ("model", "g_ch", "d_ch", "variant", "it/s", "GFLOP/it", "GFLOP/s", "of peak")
-    print("{:<6} {:>4} {:>4} {:<13} {:>7} {:>9} {:>8} {:>8}".format(*header))
+    print("{:<8} {:>4} {:>4} {:<13} {:>7} {:>9} {:>8} {:>8}".format(*header))
 
     variants = [("fp32", False), ("bf16", False)] + ([("fp32", True), ("bf16", True)] if args.compile else [])
     for name in args.models:
         speeds = {}
         for precision, compiled in variants:
-            cfg = dataclasses.replace(
-                params.model(name), batch_size=args.batch_size, precision=precision, compile=compiled
-            )
-            state = build_state(name, cfg, num_classes=10, resolution=args.resolution, seed=0, device=device)
-            real = RealBatches(random_split(args.resolution), rng=state.rng, memory_format=training_state.MEMORY_FORMAT)
-            step = make_step(state, cfg, real_batches=real)
+            cfg = params.model(name)
+            size = {"resolution": args.resolution} if hasattr(cfg, "resolution") else {}  # cyclegan's own key
+            cfg = dataclasses.replace(cfg, batch_size=args.batch_size, precision=precision, compile=compiled, **size)
+            splits = [random_split(args.resolution)] * len(DATA_ROLES[TRAINERS[name]])
+            step = build_trainer(name, cfg, seed=0, device=device, splits=splits).step
             compile_s = None
             if compiled:
                 start = time.perf_counter()
@@ -122,14 +120,14 @@ def main() -> None:
             gflops = its * flops / 1e9
             note = f"   (compiled in {compile_s:.0f} s)" if compile_s is not None else ""
             print(
-                f"{name:<6} {cfg.g_ch:>4} {cfg.d_ch:>4} {variant:<13} {its:>7.2f} {flops / 1e9:>9.2f} "
+                f"{name:<8} {cfg.g_ch:>4} {cfg.d_ch:>4} {variant:<13} {its:>7.2f} {flops / 1e9:>9.2f} "
                 f"{gflops:>8.1f} {gflops / peaks[precision]:>8.0%}{note}"
             )
         ratios = [f"bf16/fp32 {speeds['bf16'] / speeds['fp32']:.2f}x"]
         if args.compile:
             ratios += [f"compile/eager fp32 {speeds['fp32 compile'] / speeds['fp32']:.2f}x",
                        f"bf16 {speeds['bf16 compile'] / speeds['bf16']:.2f}x"]  # fmt: skip
-        print(f"{name:<6} " + ", ".join(ratios))
+        print(f"{name:<8} " + ", ".join(ratios))
 
 
 if __name__ == "__main__":

@@ -49,10 +49,16 @@ def sample_grid(generator: nn.Module, *, n: int = 64, seed: int, class_id: int |
 
 
 def labelled_grid_figure(
-    images: Tensor, *, ncol: int, row_labels: list[str] | None = None, col_labels: list[str] | None = None
+    images: Tensor,
+    *,
+    ncol: int,
+    row_labels: list[str] | None = None,
+    col_labels: list[str] | None = None,
+    cell: int = 64,
 ) -> plt.Figure:
-    """A grid of uint8 images (row-major, `ncol` per row) with optional row and column labels."""
-    grid = grid_image(images, nrow=ncol, scale=max(1, 64 // images.shape[-1]))
+    """A grid of uint8 images (row-major, `ncol` per row) with optional row and column labels,
+    each image upscaled (nearest) to about `cell` pixels."""
+    grid = grid_image(images, nrow=ncol, scale=max(1, cell // images.shape[-1]))
     nrows = math.ceil(len(images) / ncol)
     fig, ax = plt.subplots(figsize=(grid.width / 100 + 1.6, grid.height / 100 + 0.5), dpi=100)
     ax.imshow(grid, interpolation="nearest")

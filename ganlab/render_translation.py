@@ -43,13 +43,17 @@ def translation_figure(translators: dict, test: dict[str, Split], direction: str
     source = test[s].images[idx]
     forward = _translate(translators[key], source)
     columns = [source, forward, _translate(translators[back], forward)]
-    names = [f"{s.upper()} (test)", f"{s.upper()}→{t.upper()}", f"{s.upper()}→{t.upper()}→{s.upper()}"]
+    names = [s.upper(), f"{s.upper()}→{t.upper()}", f"{s.upper()}→{t.upper()}→{s.upper()}"]
     if twins is not None:
         columns.append(test[t].images[twins])
         names.append(f"real {t.upper()}")
     images = torch.stack(columns, dim=1).flatten(0, 1)  # row-major: one source per row
-    row_labels = [test[s].keys[i] for i in idx] if test[s].keys else None
-    return labelled_grid_figure(images, ncol=len(columns), row_labels=row_labels, col_labels=names)
+    row_labels = [_short(test[s].keys[i]) for i in idx] if test[s].keys else None
+    return labelled_grid_figure(images, ncol=len(columns), row_labels=row_labels, col_labels=names, cell=128)
+
+
+def _short(key: str, width: int = 18) -> str:
+    return key if len(key) <= width else key[: width - 1] + "…"
 
 
 def translation_progress_figure(checkpoints: list[Path], test: dict[str, Split], *, best: int) -> plt.Figure:
@@ -66,7 +70,7 @@ def translation_progress_figure(checkpoints: list[Path], test: dict[str, Split],
     if twins is not None:
         rows.append(test["b"].images[twins])
         labels.append("real B")
-    return labelled_grid_figure(torch.cat(rows), ncol=len(idx), row_labels=labels)
+    return labelled_grid_figure(torch.cat(rows), ncol=len(idx), row_labels=labels, cell=96)
 
 
 def translation_curves(fid_csv: Path, report: dict) -> plt.Figure:

@@ -28,14 +28,13 @@ from ganlab.errors import GanlabError
 from ganlab.io import atomic_torch_save
 from ganlab.losses import LOSSES
 from ganlab.models import TRANSLATORS
-from ganlab.training.batches import RealBatches
 from ganlab.training.state import (
-    MEMORY_FORMAT,
     TrainState,
     adam,
     averaged_copies,
     compile_nets,
     place,
+    real_batches,
     set_learning_rates,
     update_averages,
 )
@@ -90,7 +89,7 @@ class CycleGAN:
         check_domains(name, cfg, splits)
         self.cfg, self.device = cfg, device
         self.state = build_cycle_state(cfg, seed=seed, device=device)
-        self.batches = [RealBatches(s, rng=self.state.rng, memory_format=MEMORY_FORMAT) for s in splits]
+        self.batches = [real_batches(s, self.state.rng) for s in splits]
         self.loss = LOSSES[cfg.loss]
 
     def _forward(self, net: nn.Module, x: Tensor) -> Tensor:

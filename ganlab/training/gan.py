@@ -19,12 +19,12 @@ from ganlab.sampling import random_labels
 from ganlab.training.batches import RealBatches
 from ganlab.training.checkpoints import save_snapshot
 from ganlab.training.state import (
-    MEMORY_FORMAT,
     TrainState,
     adam,
     averaged_copies,
     compile_nets,
     place,
+    real_batches,
     set_learning_rates,
     update_averages,
 )
@@ -166,7 +166,7 @@ class NoiseGAN:
         self.state = build_state(
             name, cfg, num_classes=len(split.classes), resolution=split.resolution, seed=seed, device=device
         )
-        batches = RealBatches(split, rng=self.state.rng, memory_format=MEMORY_FORMAT)
+        batches = real_batches(split, self.state.rng)
         self.step = make_step(self.state, cfg, real_batches=batches)
 
     def save_snapshot(self, path: Path, *, config: dict, iteration: int, seed: int) -> None:

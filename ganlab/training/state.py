@@ -10,6 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from ganlab.config import TrainConfig
+from ganlab.data.prepared import Split
+from ganlab.training.batches import RealBatches
 
 # NHWC on every device. On CUDA it is what cuDNN's tensor-core kernels want. On CPU it measured
 # faster too (batch 64, bench/train_speed.py vs --nchw): on a 2-core Xeon with AMX, dcgan fp32
@@ -80,6 +82,11 @@ class Trainer(Protocol):
 
 def place(net: nn.Module, device: torch.device) -> nn.Module:
     return net.to(device, memory_format=MEMORY_FORMAT)
+
+
+def real_batches(split: Split, rng: torch.Generator) -> RealBatches:
+    """Random training batches in MEMORY_FORMAT, drawn with the training RNG."""
+    return RealBatches(split, rng=rng, memory_format=MEMORY_FORMAT)
 
 
 def adam(net: nn.Module | list[nn.Module], *, lr: float, cfg: TrainConfig, device: torch.device):
