@@ -1,1 +1,3 @@
-"""Metrics: FID (`fid`), its per-checkpoint evaluation (`evaluate`) and best-checkpoint selection."""
+"""Metrics: FID (`fid`), KID (`kid`), the reference statistics (`reference`), the per-checkpoint
+evaluation (`evaluate`), best-checkpoint selection (`select`) and the report (`report`); for a
+translator pair, its scores (`translation`) and its selection and report (`translation_report`)."""
