@@ -1,25 +1,35 @@
 """Training speed of each model at its params.yaml widths, fp32 against bf16 (and torch.compile).
 
     python bench/train_speed.py [--device auto] [--iters 10] [--batch-size 64] [--resolution 32] [--compile] [--nchw]
+                                [--nproc N] [--precisions fp32 bf16]
 
 Runs the exact step `dvc repro` trains with (each model's Trainer.step) on random data and
 prints, per model and variant: it/s, GFLOP per iteration, GFLOP/s, and the fraction of this
 device's GEMM peak, measured in the same run with a square matmul of each dtype. The bf16/fp32
 ratio is printed per model. `--nchw` trains in NCHW instead of channels_last, to re-check that
 choice (ganlab.training.state.MEMORY_FORMAT).
+
+`--nproc N` times each model twice: as one process with all of the CPU's threads (or one GPU),
+then as N torchrun workers (each with 1/N of the threads, or its own GPU) training the same
+global batch, and prints the scaling: N-process it/s over 1-process it/s.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import os
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganlab.config import MODEL_SECTIONS, load_params
 from ganlab.data.prepared import Split
+from ganlab.distributed import SINGLE, World, join, relaunch
 from ganlab.sampling import resolve_device
 from ganlab.training import state as training_state
 from ganlab.training.loop import DATA_ROLES, TRAINERS, build_trainer
@@ -65,21 +75,10 @@ def its_per_second(step, *, iters: int, warmup: int, device: torch.device) -> fl
     return iters / (time.perf_counter() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--device", default=None, help="overrides params.yaml `device`")
-    parser.add_argument("--iters", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--resolution", type=int, default=32, choices=(32, 64, 128))
-    parser.add_argument("--models", nargs="+", default=list(MODEL_SECTIONS))
-    parser.add_argument("--compile", action="store_true", help="also time torch.compile (minutes to compile on CPU)")
-    parser.add_argument("--nchw", action="store_true", help="train in NCHW instead of channels_last")
-    args = parser.parse_args()
-
+def time_models(args: argparse.Namespace, device: torch.device, world: World = SINGLE) -> dict[str, float]:
+    """Time every model and variant; print the table on rank 0; return {"model variant": it/s}."""
     params = load_params(args.params)
-    device = resolve_device(args.device or params.device)
+    show = print if world.is_main else (lambda *a, **k: None)
     if device.type == "cuda":  # as ganlab.training.loop.train sets it
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
@@ -88,22 +87,23 @@ def main() -> None:
     name_dev = (
         torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     )
-    peaks = {p: gemm_peak(device, d, size=8192 if device.type == "cuda" else 2048) for p, d in DTYPES.items()}
-    print(f"device: {device} ({name_dev}), torch {torch.__version__}, batch {args.batch_size}, {args.resolution} px, "
-          f"memory format {'NCHW' if args.nchw else 'channels_last'}")  # fmt: skip
-    print("GEMM peak: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in peaks.items()))
+    peaks = {p: gemm_peak(device, DTYPES[p], size=8192 if device.type == "cuda" else 2048) for p in args.precisions}
+    show(f"device: {device} ({name_dev}) × {world.size} process(es), torch {torch.__version__}, "
+         f"global batch {args.batch_size}, {args.resolution} px, "
+         f"memory format {'NCHW' if args.nchw else 'channels_last'}")  # fmt: skip
+    show("GEMM peak per process: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in peaks.items()))
     header = ("model", "g_ch", "d_ch", "variant", "it/s", "GFLOP/it", "GFLOP/s", "of peak")
-    print("{:<8} {:>4} {:>4} {:<13} {:>7} {:>9} {:>8} {:>8}".format(*header))
+    show("{:<8} {:>4} {:>4} {:<13} {:>7} {:>9} {:>8} {:>8}".format(*header))
 
-    variants = [("fp32", False), ("bf16", False)] + ([("fp32", True), ("bf16", True)] if args.compile else [])
+    variants = [(p, False) for p in args.precisions] + ([(p, True) for p in args.precisions] if args.compile else [])
+    speeds = {}
     for name in args.models:
-        speeds = {}
         for precision, compiled in variants:
             cfg = params.model(name)
             size = {"resolution": args.resolution} if hasattr(cfg, "resolution") else {}  # cyclegan's own key
             cfg = dataclasses.replace(cfg, batch_size=args.batch_size, precision=precision, compile=compiled, **size)
             splits = [random_split(args.resolution)] * len(DATA_ROLES[TRAINERS[name]])
-            step = build_trainer(name, cfg, seed=0, device=device, splits=splits).step
+            step = build_trainer(name, cfg, seed=0, device=device, splits=splits, world=world).step
             compile_s = None
             if compiled:
                 start = time.perf_counter()
@@ -113,21 +113,62 @@ def main() -> None:
             else:
                 with FlopCounterMode(display=False) as counter:
                     step()
-                flops = counter.get_total_flops()
+                flops = counter.get_total_flops() * world.size  # this rank's share of the global batch
             its = its_per_second(step, iters=args.iters, warmup=args.warmup, device=device)
             variant = precision + (" compile" if compiled else "")
-            speeds[variant] = its
+            speeds[f"{name} {variant}"] = its
             gflops = its * flops / 1e9
             note = f"   (compiled in {compile_s:.0f} s)" if compile_s is not None else ""
-            print(
+            show(
                 f"{name:<8} {cfg.g_ch:>4} {cfg.d_ch:>4} {variant:<13} {its:>7.2f} {flops / 1e9:>9.2f} "
-                f"{gflops:>8.1f} {gflops / peaks[precision]:>8.0%}{note}"
+                f"{gflops:>8.1f} {gflops / (peaks[precision] * world.size):>8.0%}{note}"
             )
-        ratios = [f"bf16/fp32 {speeds['bf16'] / speeds['fp32']:.2f}x"]
-        if args.compile:
-            ratios += [f"compile/eager fp32 {speeds['fp32 compile'] / speeds['fp32']:.2f}x",
-                       f"bf16 {speeds['bf16 compile'] / speeds['bf16']:.2f}x"]  # fmt: skip
-        print(f"{name:<8} " + ", ".join(ratios))
+        if "fp32" in args.precisions and "bf16" in args.precisions:
+            ratios = [f"bf16/fp32 {speeds[f'{name} bf16'] / speeds[f'{name} fp32']:.2f}x"]
+            if args.compile:
+                ratios += [f"compile/eager fp32 {speeds[f'{name} fp32 compile'] / speeds[f'{name} fp32']:.2f}x",
+                           f"bf16 {speeds[f'{name} bf16 compile'] / speeds[f'{name} bf16']:.2f}x"]  # fmt: skip
+            show(f"{name:<8} " + ", ".join(ratios))
+    return speeds
+
+
+# Where the torchrun workers' rank 0 leaves its speeds for the process that launched them.
+SPEEDS_FILE = "GANLAB_BENCH_SPEEDS"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--device", default=None, help="overrides params.yaml `device`")
+    parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=64, help="the global batch")
+    parser.add_argument("--resolution", type=int, default=32, choices=(32, 64, 128))
+    parser.add_argument("--models", nargs="+", default=list(MODEL_SECTIONS))
+    parser.add_argument("--precisions", nargs="+", default=list(DTYPES), choices=list(DTYPES))
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (minutes to compile on CPU)")
+    parser.add_argument("--nchw", action="store_true", help="train in NCHW instead of channels_last")
+    parser.add_argument("--nproc", type=int, default=1, help="also time N torchrun workers and print the scaling")
+    args = parser.parse_args()
+    device = resolve_device(args.device or load_params(args.params).device)
+
+    if "LOCAL_RANK" in os.environ:  # a torchrun worker of the --nproc run
+        world, device = join(device)
+        speeds = time_models(args, device, world)
+        if world.is_main:
+            Path(os.environ[SPEEDS_FILE]).write_text(json.dumps(speeds))
+        return
+    single = time_models(args, device)
+    if args.nproc == 1:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ[SPEEDS_FILE] = str(Path(tmp) / "speeds.json")
+        print(f"\n{args.nproc} torchrun workers:")
+        relaunch(args.nproc, 0)
+        several = json.loads(Path(os.environ[SPEEDS_FILE]).read_text())
+    print(f"\nscaling, {args.nproc} processes vs 1 (same global batch):")
+    for key, its in single.items():
+        print(f"  {key:<20} {its:6.2f} -> {several[key]:6.2f} it/s  ({several[key] / its:.2f}x)")
 
 
 if __name__ == "__main__":

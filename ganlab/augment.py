@@ -4,35 +4,54 @@ still gets gradients through the augmentation.
 
 Pure functions of the images and a torch.Generator: the training loop passes its own RNG, so a
 resumed run draws the same augmentations as an uninterrupted one. Images are in [-1, 1].
+
+In a distributed run each rank holds a slice of the global batch: the random numbers are drawn
+for the whole batch and sliced (`World.draw`), so every image is augmented as one process would.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import Tensor
 
-
-def _rand(x: Tensor, generator: torch.Generator) -> Tensor:
-    return torch.rand(x.shape[0], 1, 1, 1, generator=generator, device=x.device, dtype=x.dtype)
+from ganlab.distributed import SINGLE, World
 
 
-def color(x: Tensor, generator: torch.Generator) -> Tensor:
+@dataclass(frozen=True, kw_only=True)
+class Draws:
+    """Per-image random numbers for this rank's images, drawn for the whole global batch."""
+
+    generator: torch.Generator
+    world: World
+    total: int
+
+    def rand(self, x: Tensor) -> Tensor:
+        values = torch.rand(self.total, 1, 1, 1, generator=self.generator, device=x.device, dtype=x.dtype)
+        return self.world.draw(values)
+
+    def randint(self, low: int, high: int, x: Tensor) -> Tensor:
+        values = torch.randint(low, high, (self.total, 1, 1), generator=self.generator, device=x.device)
+        return self.world.draw(values)
+
+
+def color(x: Tensor, draws: Draws) -> Tensor:
     """Random brightness (±0.5), saturation (×0..2) and contrast (×0.5..1.5), per image."""
-    x = x + (_rand(x, generator) - 0.5)
+    x = x + (draws.rand(x) - 0.5)
     mean = x.mean(dim=1, keepdim=True)
-    x = (x - mean) * (_rand(x, generator) * 2.0) + mean
+    x = (x - mean) * (draws.rand(x) * 2.0) + mean
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    return (x - mean) * (_rand(x, generator) + 0.5) + mean
+    return (x - mean) * (draws.rand(x) + 0.5) + mean
 
 
-def translation(x: Tensor, generator: torch.Generator, ratio: float = 0.125) -> Tensor:
+def translation(x: Tensor, draws: Draws, ratio: float = 0.125) -> Tensor:
     """Shift each image by up to `ratio` of its size in x and y, filling with zeros."""
     n, _, h, w = x.shape
     max_y, max_x = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    dy = torch.randint(-max_y, max_y + 1, (n, 1, 1), generator=generator, device=x.device)
-    dx = torch.randint(-max_x, max_x + 1, (n, 1, 1), generator=generator, device=x.device)
+    dy = draws.randint(-max_y, max_y + 1, x)
+    dx = draws.randint(-max_x, max_x + 1, x)
     rows = torch.arange(h, device=x.device)[None, :, None] + dy  # where each output pixel reads from
     cols = torch.arange(w, device=x.device)[None, None, :] + dx
     inside = ((rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)).unsqueeze(1)
@@ -41,12 +60,12 @@ def translation(x: Tensor, generator: torch.Generator, ratio: float = 0.125) -> 
     return shifted * inside
 
 
-def cutout(x: Tensor, generator: torch.Generator, ratio: float = 0.5) -> Tensor:
+def cutout(x: Tensor, draws: Draws, ratio: float = 0.5) -> Tensor:
     """Zero one square of `ratio` × the image size, centred anywhere on the image."""
     n, _, h, w = x.shape
     cut_h, cut_w = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    cy = torch.randint(0, h, (n, 1, 1), generator=generator, device=x.device)
-    cx = torch.randint(0, w, (n, 1, 1), generator=generator, device=x.device)
+    cy = draws.randint(0, h, x)
+    cx = draws.randint(0, w, x)
     rows = torch.arange(h, device=x.device)[None, :, None]
     cols = torch.arange(w, device=x.device)[None, None, :]
     y0, x0 = cy - cut_h // 2, cx - cut_w // 2
@@ -54,15 +73,17 @@ def cutout(x: Tensor, generator: torch.Generator, ratio: float = 0.5) -> Tensor:
     return x * (~cut).unsqueeze(1).to(x.dtype)
 
 
-AUGMENTATIONS: dict[str, Callable[[Tensor, torch.Generator], Tensor]] = {
+AUGMENTATIONS: dict[str, Callable[[Tensor, Draws], Tensor]] = {
     "color": color,
     "translation": translation,
     "cutout": cutout,
 }
 
 
-def diff_augment(x: Tensor, policies: list[str], *, generator: torch.Generator) -> Tensor:
-    """Apply `policies` in order (DiffAugment's order: color, translation, cutout)."""
+def diff_augment(x: Tensor, policies: list[str], *, generator: torch.Generator, world: World = SINGLE) -> Tensor:
+    """Apply `policies` in order (DiffAugment's order: color, translation, cutout) to this
+    rank's slice `x` of a global batch."""
+    draws = Draws(generator=generator, world=world, total=len(x) * world.size)
     for policy in policies:
-        x = AUGMENTATIONS[policy](x, generator)
+        x = AUGMENTATIONS[policy](x, draws)
     return x

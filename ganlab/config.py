@@ -153,6 +153,14 @@ class RenderConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DistributedConfig:
+    # processes per machine for the train, fid and report stages; > 1 re-runs the stage under
+    # torch.distributed.run (one GPU each, or an even share of the CPU threads)
+    nproc_per_node: int = _check(ge=1)
+    max_restarts: int = _check(ge=0)  # torchrun restarts all workers when one dies, this many times
+
+
+@dataclass(frozen=True, kw_only=True)
 class Params:
     seed: int = _check(ge=0)
     device: str = _check(pattern=r"auto|cpu|cuda(:\d+)?")
@@ -163,6 +171,7 @@ class Params:
     fid: FIDConfig
     report: ReportConfig
     render: RenderConfig
+    distributed: DistributedConfig
 
     def model(self, name: str) -> TrainConfig:
         if name not in MODEL_SECTIONS:

@@ -18,6 +18,11 @@ def fp32(device_type: str):
     return torch.autocast(device_type, enabled=False)
 
 
+def at_least_fp32(x: Tensor) -> Tensor:
+    """bf16 -> fp32; fp32 and fp64 (tests run whole trainings in fp64) as they are."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
 class SpectralNorm(nn.Module):
     """W / σ(W) as a weight parametrization (Miyato et al. 2018), σ from power iteration.
 
@@ -81,16 +86,72 @@ def sn_embedding(num_embeddings: int, dim: int) -> nn.Module:
 
 
 class BatchNorm2d(nn.BatchNorm2d):
-    """BatchNorm that always normalises in fp32 and returns fp32.
+    """BatchNorm that always normalises in fp32 and returns fp32, and can take its batch
+    statistics over every process of a distributed run.
 
     Under bf16 autocast its input arrives in bf16; batch mean and variance over bf16 values
     lose precision, and the running statistics (kept for eval) would inherit the error. The
     next conv casts the fp32 output back to bf16, so the cost is one conversion.
+
+    `synced` (set by `sync_batchnorm`): in training, the mean and variance are those of the
+    global batch, through differentiable all-reduces, so W processes normalise exactly as one
+    would (SyncBatchNorm's idea; torch's SyncBatchNorm runs on GPUs only, this on gloo too).
     """
+
+    synced = False
 
     def forward(self, x: Tensor) -> Tensor:
         with fp32(x.device.type):
-            return super().forward(x.float())
+            if self.synced and self.training:
+                return self._synced_forward(at_least_fp32(x))
+            return super().forward(at_least_fp32(x))
+
+    def _synced_forward(self, x: Tensor) -> Tensor:
+        dims = (0, 2, 3)
+        count = all_reduce(x.new_tensor([x.numel() / x.shape[1]]))
+        mean = all_reduce(x.sum(dims)) / count
+        centred = x - mean[None, :, None, None]
+        # Two passes, as one process computes it: E[x²] − E[x]² loses digits when |mean| ≫ std.
+        var = all_reduce(centred.square().sum(dims)) / count
+        out = centred * torch.rsqrt(var + self.eps)[None, :, None, None]
+        if self.affine:
+            out = out * self.weight[None, :, None, None] + self.bias[None, :, None, None]
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+                self.running_mean.lerp_(mean, factor)
+                self.running_var.lerp_(var * (count / (count - 1)), factor)  # unbiased, as torch keeps it
+        return out
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over ranks, differentiable: the gradient of a sum over ranks is the sum over ranks
+    of the gradients (each rank's loss depends on every rank's input through it)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        x = x.clone()
+        torch.distributed.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        grad = grad.clone()
+        torch.distributed.all_reduce(grad)
+        return grad
+
+
+def all_reduce(x: Tensor) -> Tensor:
+    return _AllReduceSum.apply(x)
+
+
+def sync_batchnorm(net: nn.Module, synced: bool) -> nn.Module:
+    """Turn global-batch statistics on or off in every BatchNorm2d of `net`."""
+    for module in net.modules():
+        if isinstance(module, BatchNorm2d):
+            module.synced = synced
+    return net
 
 
 class SelfAttention(nn.Module):

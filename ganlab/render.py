@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
@@ -13,8 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
-from torchvision.utils import make_grid  # noqa: E402
 
+from ganlab.grids import grid_image  # noqa: E402
 from ganlab.interpolation import alphas, interpolate_classes, interpolate_latents, resolve_class  # noqa: E402
 from ganlab.io import atomic_path  # noqa: E402
 from ganlab.metrics.fid import FrechetReference, load_statistics, reference_info  # noqa: E402
@@ -24,17 +23,9 @@ from ganlab.metrics.reference import floor_fid, load_features  # noqa: E402
 from ganlab.metrics.select import read_fid_csv  # noqa: E402
 from ganlab.sampling import generate  # noqa: E402
 from ganlab.training.checkpoints import list_snapshots, load_generator  # noqa: E402
+from ganlab.training.live import read_history  # noqa: E402
 
 PROGRESS_ROWS = 12
-
-
-def grid_image(images: Tensor, *, nrow: int, scale: int | None = None) -> Image.Image:
-    """uint8 N×3×H×W -> one PIL image, upscaled with nearest neighbour (no invented detail):
-    by default to 128 pixels an image (×4 at 32, ×2 at 64, ×1 at 128)."""
-    scale = scale or max(1, 128 // images.shape[-1])
-    grid = make_grid(images, nrow=nrow, padding=2, pad_value=255)
-    image = Image.fromarray(grid.permute(1, 2, 0).cpu().numpy())
-    return image.resize((image.width * scale, image.height * scale), Image.NEAREST)
 
 
 def save_png(image: Image.Image, path: str | Path) -> None:
@@ -118,11 +109,6 @@ def interpolation_figure(images: Tensor, *, steps: int, names: tuple[str, str]) 
     return labelled_grid_figure(images, ncol=steps, col_labels=cols)
 
 
-def _read_csv(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def curve_figure(
     fid_csvs: dict[str, Path],
     *,
@@ -169,12 +155,11 @@ def curve_figure(
     return fig
 
 
-def loss_figure(model: str, log_csv: Path) -> plt.Figure:
-    rows = _read_csv(log_csv)
-    x = [int(r["iteration"]) for r in rows]
+def loss_figure(model: str, live_dir: Path, keys: tuple[str, ...] = ("loss_d", "loss_g")) -> plt.Figure:
+    """Training losses (`keys`) from the run's DVCLive history."""
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
-    for key in ("loss_d", "loss_g"):
-        ax.plot(x, [float(r[key]) for r in rows], label=key)
+    for key in keys:
+        ax.plot(*read_history(live_dir, key), label=key)
     ax.set(xlabel="iteration", ylabel="loss", title=f"{model} training losses")
     ax.grid(alpha=0.3)
     ax.legend()
@@ -194,7 +179,7 @@ def render_plots(
     best: dict[str, Path],
     checkpoints: dict[str, Path],
     fid_csvs: dict[str, Path],
-    logs: dict[str, Path],
+    lives: dict[str, Path],
     reference_stats: Path,
     reference_features: Path,
     floor_features: Path,
@@ -234,8 +219,8 @@ def render_plots(
         else:
             images, names = interpolate_latents(generator, steps=8, rows=4, seed=seed), ("z_A", "z_B")
         save(interpolation_figure(images, steps=8, names=names), f"{model}_interpolation.png")
-    for model, log_csv in logs.items():
-        save(loss_figure(model, log_csv), f"{model}_loss.png")
+    for model, live_dir in lives.items():
+        save(loss_figure(model, live_dir), f"{model}_loss.png")
     stats = load_statistics(reference_stats)
     n_curve = max(r["n_samples"] for path in fid_csvs.values() for r in read_fid_csv(path))
     floor_feats = load_features(floor_features)[0][:n_curve]

@@ -115,7 +115,7 @@ def render_translation(
     best: Path,
     checkpoints: Path,
     fid_csv: Path,
-    log: Path,
+    live: Path,
     report: Path,
     test: dict[str, Path],
     out: dict[str, Path],
@@ -128,4 +128,4 @@ def render_translation(
     progress = translation_progress_figure(list_snapshots(checkpoints), splits, best=int(meta["iteration"]))
     save_figure(progress, out["progress"])
     save_figure(translation_curves(fid_csv, json.loads(Path(report).read_text())), out["curves"])
-    save_figure(loss_figure("cyclegan", log), out["loss"])
+    save_figure(loss_figure("cyclegan", live, keys=("loss_d", "loss_g", "loss_cycle")), out["loss"])

@@ -7,6 +7,7 @@ from typing import Iterator
 import torch
 from torch import Tensor, nn
 
+from ganlab.distributed import SINGLE, World
 from ganlab.errors import GanlabError
 
 
@@ -24,8 +25,9 @@ def resolve_device(name: str) -> torch.device:
 
 
 def to_float(images: Tensor) -> Tensor:
-    """uint8 [0, 255] -> float [-1, 1], the generator's output range."""
-    return images.float().div_(127.5).sub_(1.0)
+    """uint8 [0, 255] -> float [-1, 1] (the default dtype, fp32 unless a test sets fp64), the
+    generator's output range."""
+    return images.to(torch.get_default_dtype()).div_(127.5).sub_(1.0)
 
 
 def to_uint8(images: Tensor) -> Tensor:
@@ -57,21 +59,25 @@ def generate_batches(
     seed: int,
     device: torch.device,
     labels: Tensor | None = None,
+    world: World = SINGLE,
 ) -> Iterator[Tensor]:
     """n uint8 images from `generator` in eval mode, `batch_size` at a time.
 
     z is drawn batch by batch from one seeded stream, so the same (seed, batch_size) always
     gives the same images. Conditional generators get class-balanced labels unless given
-    `labels`.
+    `labels`. Under torchrun each rank yields only the batches `world` deals it, but draws every
+    batch's z, so its batches are exactly those one process would make.
     """
     generator.eval()
     rng = torch.Generator(device=device).manual_seed(seed)
     if labels is None:
         labels = balanced_labels(n, generator.num_classes, device=device)
-    for start in range(0, n, batch_size):
+    for index, start in enumerate(range(0, n, batch_size)):
         count = min(batch_size, n - start)
         with torch.inference_mode():
             z = torch.randn(count, generator.z_dim, generator=rng, device=device)
+            if not world.deals(index):
+                continue
             y = labels[start : start + count].to(device) if labels is not None else None
             yield to_uint8(generator(z, y))
 

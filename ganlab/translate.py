@@ -54,8 +54,15 @@ def load_image(path: Path, resolution: int, *, resize: bool) -> np.ndarray:
 
 
 def translate_files(
-    *, model: str, direction: str, input: str | Path, out: str | Path, checkpoint: str | Path | None = None,
-    resize: bool = False, device: str = "cpu", batch_size: int = 64,
+    *,
+    model: str,
+    direction: str,
+    input: str | Path,
+    out: str | Path,
+    checkpoint: str | Path | None = None,
+    resize: bool = False,
+    device: str = "cpu",
+    batch_size: int = 64,
 ) -> list[Path]:
     if model not in TRANSLATORS:
         what = "generates images from noise" if model in MODELS else "is not a ganlab model"
@@ -96,8 +103,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         written = translate_files(
-            model=args.model, direction=args.direction, input=args.input, out=args.out,
-            checkpoint=args.checkpoint, resize=args.resize, device=args.device,
+            model=args.model,
+            direction=args.direction,
+            input=args.input,
+            out=args.out,
+            checkpoint=args.checkpoint,
+            resize=args.resize,
+            device=args.device,
         )
     except GanlabError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -4,12 +4,15 @@ import argparse
 
 from ganlab.cli import run_stage, stage_parser
 from ganlab.config import load_params
+from ganlab.distributed import relaunch
 from ganlab.metrics.evaluate import evaluate_checkpoints
 from ganlab.metrics.select import best_of
 
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
+    if relaunch(params.distributed.nproc_per_node, params.distributed.max_restarts):
+        return  # this script ran again as that many torchrun workers
     rows = evaluate_checkpoints(
         checkpoints_dir=args.checkpoints,
         reference_path=args.reference,
@@ -20,6 +23,8 @@ def main(args: argparse.Namespace) -> None:
         csv_out=args.out,
         cache_path=args.cache,
     )
+    if rows is None:
+        return  # a torchrun worker other than rank 0
     best = best_of(rows)
     print(f"{len(rows)} checkpoints; best FID {best['fid']:.3f} at iteration {best['iteration']}")
 

@@ -14,7 +14,7 @@ def main(args: argparse.Namespace) -> None:
         best={model: Path(p) for model, p in args.best},
         checkpoints={model: Path(p) for model, p in args.checkpoints},
         fid_csvs={model: Path(p) for model, p in args.fid},
-        logs={model: Path(p) for model, p in args.log},
+        lives={model: Path(p) for model, p in args.live},
         reference_stats=Path(args.reference),
         reference_features=Path(args.reference_features),
         floor_features=Path(args.floor_features),
@@ -32,7 +32,7 @@ if __name__ == "__main__":
     parser.add_argument("--best", **pair, metavar=("MODEL", "CHECKPOINT"))
     parser.add_argument("--checkpoints", **pair, metavar=("MODEL", "FOLDER"), help="for the progress grids")
     parser.add_argument("--fid", **pair, metavar=("MODEL", "FID_CSV"))
-    parser.add_argument("--log", **pair, metavar=("MODEL", "TRAIN_LOG"))
+    parser.add_argument("--live", **pair, metavar=("MODEL", "DVCLIVE_DIR"), help="for the loss curves")
     parser.add_argument("--reference", required=True, help="reference statistics, for the floor and the protocol")
     parser.add_argument("--reference-features", required=True, help="reference features, for the KID floor")
     parser.add_argument("--floor-features", required=True, help="features of real images outside the reference")

@@ -12,7 +12,7 @@ def main(args: argparse.Namespace) -> None:
         best=args.best,
         checkpoints=args.checkpoints,
         fid_csv=args.fid,
-        log=args.log,
+        live=args.live,
         report=args.report,
         test={"a": args.a_test, "b": args.b_test},
         out={"ab": args.a2b, "ba": args.b2a, "progress": args.progress, "curves": args.curves, "loss": args.loss},
@@ -21,7 +21,7 @@ def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = stage_parser(__doc__)
-    names = ("best", "checkpoints", "fid", "log", "report", "a-test", "b-test")
+    names = ("best", "checkpoints", "fid", "live", "report", "a-test", "b-test")
     for name in (*names, "a2b", "b2a", "progress", "curves", "loss"):
         parser.add_argument(f"--{name}", required=True)
     run_stage(main, parser)

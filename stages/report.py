@@ -5,11 +5,14 @@ import argparse
 
 from ganlab.cli import run_stage, stage_parser
 from ganlab.config import load_params
+from ganlab.distributed import relaunch
 from ganlab.metrics.report import write_report
 
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
+    if relaunch(params.distributed.nproc_per_node, params.distributed.max_restarts):
+        return  # this script ran again as that many torchrun workers
     report = write_report(
         best=dict(args.best),
         best_json=args.best_json,
@@ -22,6 +25,8 @@ def main(args: argparse.Namespace) -> None:
         device=params.device,
         out=args.out,
     )
+    if report is None:
+        return  # a torchrun worker other than rank 0
     for model, _ in args.best:
         row = report[model]
         fid = f"FID {row['fid']:.2f} (curve {row['curve_fid']:.2f})"

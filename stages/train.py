@@ -1,15 +1,18 @@
 """DVC stages `train@<model>` and `train_cyclegan`: prepared training split(s) -> models/<model>/
-(+ train_log.csv)."""
+(+ the DVCLive directory of its training metrics and previews)."""
 
 import argparse
 
 from ganlab.cli import run_stage, stage_parser
 from ganlab.config import load_params
+from ganlab.distributed import relaunch
 from ganlab.training.loop import train
 
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
+    if relaunch(params.distributed.nproc_per_node, params.distributed.max_restarts):
+        return  # this script ran again as that many torchrun workers
     train(
         args.model,
         params.model(args.model),
@@ -17,7 +20,7 @@ def main(args: argparse.Namespace) -> None:
         device=params.device,
         data_paths=args.data,
         out_dir=args.out,
-        log_path=args.log,
+        live_dir=args.live,
     )
 
 
@@ -26,5 +29,5 @@ if __name__ == "__main__":
     parser.add_argument("--model", required=True)
     parser.add_argument("--data", required=True, action="append", help="a prepared split (cyclegan: A, then B)")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--log", required=True)
+    parser.add_argument("--live", required=True, help="DVCLive directory")
     run_stage(main, parser)

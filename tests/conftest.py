@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import gzip
+import json
 import os
 import pickle
 import signal
@@ -99,6 +100,29 @@ def kill_when(cmd: list[str], *, appears: Path, cwd=None, env=None, timeout: flo
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def assert_same_history(a: Path, b: Path, *, steps: list[int], rtol: float = 0.0) -> None:
+    """Two DVCLive directories hold the same training history: every metric at exactly `steps`
+    with equal values (timings aside; within `rtol` if given), and the same previews
+    (byte-identical unless `rtol`)."""
+    import torch
+
+    from ganlab.training.live import read_history
+
+    names = {p.stem for p in (a / "plots/metrics").glob("*.tsv")}
+    assert names and names == {p.stem for p in (b / "plots/metrics").glob("*.tsv")}
+    for name in names - {"it_per_s", "seconds"}:
+        (steps_a, values_a), (steps_b, values_b) = read_history(a, name), read_history(b, name)
+        assert steps_a == steps_b == steps, name
+        torch.testing.assert_close(torch.tensor(values_a), torch.tensor(values_b), rtol=rtol, atol=rtol, msg=name)
+    previews = [sorted((d / "plots/images/samples").iterdir()) for d in (a, b)]
+    assert [p.name for p in previews[0]] == [p.name for p in previews[1]]
+    assert rtol or all(x.read_bytes() == y.read_bytes() for x, y in zip(*previews))
+    summaries = [json.loads((d / "metrics.json").read_text()) for d in (a, b)]
+    for summary in summaries:
+        summary.pop("it_per_s"), summary.pop("seconds")
+    assert summaries[0].keys() == summaries[1].keys() and (rtol or summaries[0] == summaries[1])
 
 
 def committed_params() -> dict:

@@ -4,8 +4,13 @@ the generator it is given."""
 import pytest
 import torch
 
-from ganlab.augment import AUGMENTATIONS, color, cutout, diff_augment, translation
+from ganlab.augment import AUGMENTATIONS, Draws, color, cutout, diff_augment, translation
 from ganlab.config import DIFFAUG_POLICIES
+from ganlab.distributed import SINGLE, World
+
+
+def _draws(x, seed, generator=None):
+    return Draws(generator=generator or torch.Generator().manual_seed(seed), world=SINGLE, total=len(x))
 
 
 def _images(n=6, size=16):
@@ -19,17 +24,17 @@ def test_registry_matches_the_config_names():
 @pytest.mark.parametrize("policy", DIFFAUG_POLICIES)
 def test_each_policy_is_differentiable_and_seeded(policy):
     x = _images().requires_grad_(True)
-    out = AUGMENTATIONS[policy](x, torch.Generator().manual_seed(1))
+    out = AUGMENTATIONS[policy](x, _draws(x, 1))
     assert out.shape == x.shape and not torch.equal(out, x)
     (out * torch.randn_like(out)).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
-    again = AUGMENTATIONS[policy](x.detach(), torch.Generator().manual_seed(1))
+    again = AUGMENTATIONS[policy](x.detach(), _draws(x.detach(), 1))
     assert torch.equal(again, out.detach())  # all randomness comes from the generator passed in
 
 
 def test_translation_shifts_whole_images_and_fills_with_zeros():
     x = torch.arange(64.0).view(1, 1, 8, 8).repeat(50, 3, 1, 1) + 1  # no zeros in the input
-    out = translation(x, torch.Generator().manual_seed(0))
+    out = translation(x, _draws(x, 0))
     for img in out:
         inside = img[0] != 0
         rows, cols = inside.any(1).nonzero(), inside.any(0).nonzero()
@@ -43,7 +48,7 @@ def test_translation_shifts_whole_images_and_fills_with_zeros():
 
 def test_cutout_zeroes_one_square_of_half_the_size():
     x = torch.ones(200, 3, 8, 8)
-    out = cutout(x, torch.Generator().manual_seed(0))
+    out = cutout(x, _draws(x, 0))
     holes = (out[:, 0] == 0).sum(dim=(1, 2))
     assert holes.max() == 16 and holes.min() >= 4  # 4×4, clipped at the border
     assert torch.equal(out[:, 0], out[:, 2])  # the same square in every channel
@@ -51,7 +56,7 @@ def test_cutout_zeroes_one_square_of_half_the_size():
 
 def test_color_changes_brightness_saturation_contrast_per_image():
     x = _images(n=200)
-    out = color(x, torch.Generator().manual_seed(0))
+    out = color(x, _draws(x, 0))
     shift = (out - x).mean(dim=(1, 2, 3))
     assert shift.std() > 0.1  # a different change per image
 
@@ -60,6 +65,18 @@ def test_policies_apply_in_order_from_one_generator():
     x = _images()
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     combined = diff_augment(x, ["color", "translation", "cutout"], generator=g1)
-    stepwise = cutout(translation(color(x, g2), g2), g2)
+    draws = _draws(x, None, generator=g2)
+    stepwise = cutout(translation(color(x, draws), draws), draws)
     assert torch.equal(combined, stepwise)
     assert torch.equal(diff_augment(x, [], generator=g1), x)
+
+
+@pytest.mark.parametrize("size", [2, 3])
+def test_each_rank_augments_its_slice_as_one_process_would(size):
+    """Ranks draw for the whole global batch and keep their rows: the same augmented batch."""
+    x, policies = _images(n=6), ["color", "translation", "cutout"]
+    whole = diff_augment(x, policies, generator=torch.Generator().manual_seed(5))
+    for rank in range(size):
+        world = World(rank=rank, size=size)
+        part = diff_augment(x[world.rows(6)], policies, generator=torch.Generator().manual_seed(5), world=world)
+        assert torch.equal(part, whole[world.rows(6)])

@@ -1,7 +1,6 @@
 """CycleGAN: its networks, its step in the shared loop, exact resume, its domains and the
 translate CLI."""
 
-import csv
 import os
 import subprocess
 import sys
@@ -20,9 +19,10 @@ from ganlab.io import load_checkpoint
 from ganlab.models.cyclegan import PatchDiscriminator, ResnetTranslator
 from ganlab.training.checkpoints import load_generator, load_translators
 from ganlab.training.cyclegan import CycleGAN
+from ganlab.training.live import read_history
 from ganlab.training.loop import train
 from ganlab.translate import main as translate_main
-from tests.conftest import REPO, kill_when, save_test_snapshot, tiny_params, write_image_folder
+from tests.conftest import REPO, assert_same_history, kill_when, save_test_snapshot, tiny_params, write_image_folder
 from tests.test_training import _assert_same_weights, _final_weights
 
 
@@ -70,7 +70,7 @@ def _train(tmp_path, out="run", **overrides):
     params = parse_params(p)
     data = [tmp_path / "data/a/train", tmp_path / "data/b/train"]
     return train("cyclegan", params.cyclegan, seed=0, device="cpu", data_paths=data, out_dir=tmp_path / out / "models",
-                 log_path=tmp_path / out / "log.csv", progress=False)  # fmt: skip
+                 live_dir=tmp_path / out / "live", progress=False)  # fmt: skip
 
 
 def test_one_step_trains_all_four_networks(domains):
@@ -89,8 +89,7 @@ def test_cycle_and_identity_weights_enter_the_objective(domains):
     g0, g10 = (runs[lam].nets["g_ab"].state_dict() for lam in (0.0, 10.0))
     assert any(not torch.equal(g0[k], g10[k]) for k in g0)
     _train(domains, out="idt", iterations=2, lambda_identity=5.0)
-    with open(domains / "idt/log.csv") as f:
-        assert all(float(r["loss_identity"]) > 0 for r in csv.DictReader(f))
+    assert all(v > 0 for v in read_history(domains / "idt/live", "loss_identity")[1])
 
 
 def test_snapshots_hold_both_translators_and_the_ema(domains):
@@ -115,7 +114,7 @@ def test_killed_run_resumes_to_the_same_weights(domains):
            "--model", "cyclegan", *data]  # fmt: skip
 
     def args(out):
-        return cmd + ["--out", str(domains / out / "models"), "--log", str(domains / out / "log.csv")]
+        return cmd + ["--out", str(domains / out / "models"), "--live", str(domains / out / "live")]
 
     env = dict(os.environ, OMP_NUM_THREADS="1")
     subprocess.run(args("straight"), check=True, env=env, capture_output=True)
@@ -126,8 +125,9 @@ def test_killed_run_resumes_to_the_same_weights(domains):
     straight, killed = (_final_weights(domains / f"{run}/models/last.pt") for run in ("straight", "killed"))
     assert set(straight) == {"g_ab", "g_ba", "d_a", "d_b"}
     _assert_same_weights(straight, killed)
-    with open(domains / "killed/log.csv") as f:
-        assert [int(r["iteration"]) for r in csv.DictReader(f)] == list(range(3, 25, 3))
+    assert_same_history(domains / "straight/live", domains / "killed/live", steps=list(range(3, 25, 3)))
+    # The preview: the first 8 training images of A, A→B, A→B→A, then B's, at 32 px ×4 with 2-px borders
+    assert Image.open(domains / "killed/live/plots/images/samples/24.png").size == (8 * 34 * 4 + 8, 6 * 34 * 4 + 8)
 
 
 def test_a_domain_smaller_than_a_batch_is_named(domains):

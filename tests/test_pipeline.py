@@ -3,8 +3,10 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ import torch
 import yaml
 
 from ganlab.io import load_checkpoint
-from tests.conftest import REPO, kill_when, tiny_params, write_cifar10
+from tests.conftest import REPO, assert_same_history, kill_when, tiny_params, write_cifar10
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +80,9 @@ def test_repro_produces_every_output(repo):
         "data/prepared/train/images.npy", "data/prepared/test/meta.json", "data/prepared/bad_files.txt",
         "data/fid/stats.npz", "data/fid/reference_features.npz", "data/fid/floor_features.npz", "metrics/report.json",
         "models/dcgan/checkpoints/iter_000002.pt", "models/sagan/checkpoints/iter_000004.pt", "models/sagan/last.pt",
-        "metrics/dcgan/train_log.csv", "metrics/sagan/fid.csv", "metrics/sagan/fid_cache.json", "metrics/best.json",
+        "metrics/dcgan/live/metrics.json", "metrics/sagan/live/plots/metrics/loss_d.tsv",
+        "metrics/sagan/live/plots/images/samples/4.png", "metrics/cyclegan/live/plots/metrics/loss_cycle.tsv",
+        "metrics/sagan/fid.csv", "metrics/sagan/fid_cache.json", "metrics/best.json",
         "models/best/dcgan.pt", "models/best/sagan.pt", "plots/dcgan_samples.png", "plots/sagan_samples.png",
         "plots/sagan_classes.png", "plots/fid.png", "plots/kid.png", "plots/dcgan_loss.png", "plots/sagan_loss.png",
         "plots/sagan_interpolation.png", "plots/dcgan_progress.png", "plots/sagan_progress.png",
@@ -92,7 +96,7 @@ def test_repro_produces_every_output(repo):
     assert best["protocol"]["description"] == "FID, 8 generated vs the 20 test images, pytorch-fid Inception"
     report = json.loads((repo / "metrics/report.json").read_text())
     assert report["protocol"]["description"] == "FID, 20 generated vs the 20 test images, pytorch-fid Inception"
-    assert report["protocol"]["latent_seed"] == 1 and report["protocol"]["ganlab_commit"]
+    assert report["protocol"]["latent_seed"] == 1 and len(report["protocol"]["code_sha256"]) == 64
     sagan = report["sagan"]
     assert sagan["iteration"] == best["sagan"]["iteration"] and sagan["curve_fid"] == best["sagan"]["fid"]
     assert {"fid", "kid", "intra_fid", "per_class_fid"} <= set(sagan) and set(sagan["kid"]) >= {"mean", "std"}
@@ -103,6 +107,34 @@ def test_repro_produces_every_output(repo):
     assert _run(repo, "git", "status", "--porcelain", "--untracked-files=all").strip() == "?? dvc.lock"
     _run(repo, "git", "add", "-A")
     _run(repo, "git", "commit", "-qm", "baseline results")
+
+
+def test_outputs_do_not_change_with_git_head_alone(repo):
+    """The protocol records the code the stage ran, not HEAD: a commit touching no dependency
+    leaves a forced select byte-identical, and nothing downstream goes stale."""
+    names = ("metrics/best.json", "metrics/report.json", "metrics/cyclegan/best.json", "metrics/cyclegan/report.json")
+    before = {name: (repo / name).read_bytes() for name in names}
+    with open(repo / "README.md", "a") as f:
+        f.write("\nA line no stage depends on.\n")
+    _run(repo, "git", "commit", "-qam", "docs only")
+    for stage in ("select", "select_cyclegan"):
+        assert _ran(_run(repo, "dvc", "repro", "-f", "-s", stage)) == {stage}
+    assert {name: (repo / name).read_bytes() for name in names} == before
+    assert "Data and pipelines are up to date" in _run(repo, "dvc", "status")
+    assert _run(repo, "git", "status", "--porcelain").strip() == ""
+
+
+def test_training_metrics_are_shown_with_the_experiment(repo):
+    """DVCLive's summary is each train stage's metrics file, its history the stage's plots."""
+    rows = json.loads(_run(repo, "dvc", "exp", "show", "--json"))
+    workspace = next(r for r in rows if r["rev"] == "workspace")["data"]["metrics"]
+    for model, last in (("dcgan", 4), ("sagan", 4), ("cyclegan", 4)):
+        summary = workspace[f"metrics/{model}/live/metrics.json"]["data"]
+        assert summary["step"] == last and {"loss_d", "loss_g", "lr_g", "it_per_s"} <= set(summary)
+    shown = _run(repo, "dvc", "plots", "show", "--json")
+    for path in ("metrics/dcgan/live/plots/metrics/loss_d.tsv", "metrics/cyclegan/live/plots/metrics/loss_cycle.tsv",
+                 "metrics/sagan/live/plots/images/samples/2.png", "dcgan losses"):  # fmt: skip
+        assert path in shown, path
 
 
 def test_experiment_reruns_only_sagan_and_is_compared(repo):
@@ -171,13 +203,55 @@ def test_killed_repro_resumes_to_the_same_checkpoints(repo, tmp_path):
 
     # The same training run, uninterrupted, outside DVC.
     _run(repo, "python", "stages/train.py", "--model", "sagan", "--data", "data/prepared/train",
-         "--out", str(tmp_path / "straight"), "--log", str(tmp_path / "log.csv"))  # fmt: skip
+         "--out", str(tmp_path / "straight"), "--live", str(tmp_path / "live"))  # fmt: skip
     resumed, straight = _snapshot_weights(folder), _snapshot_weights(tmp_path / "straight/checkpoints")
     assert list(resumed) == [f"iter_{i:06d}.pt" for i in range(6, 61, 6)] == list(straight)
     for name in resumed:
         for key, value in resumed[name].items():
             assert torch.equal(value, straight[name][key]), f"{name}: {key}"
     assert len((repo / "metrics/sagan/fid.csv").read_text().splitlines()) == 11
+    assert_same_history(repo / "metrics/sagan/live", tmp_path / "live", steps=list(range(1, 61)))
+
+
+def test_a_running_experiment_shows_its_training_metrics(tmp_path):
+    """While `dvc exp run` trains, `dvc exp show` lists the training metrics, and they advance."""
+    write_cifar10(tmp_path / "cifar", per_batch=20)
+    params = _cifar_params(tmp_path / "cifar", **{"dcgan.iterations": 10**6, "dcgan.log_every": 5})
+    repo = make_repo(tmp_path / "repo", **params)
+    run = subprocess.Popen(["dvc", "exp", "run", "train@dcgan"], cwd=repo, env=_env(), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    steps, deadline = [], time.time() + 300
+    try:
+        while len(set(steps)) < 2:
+            assert run.poll() is None, "the run ended before it was seen training"
+            assert time.time() < deadline, f"no advancing training metrics in `dvc exp show` (saw steps {steps})"
+            rows = json.loads(_run(repo, "dvc", "exp", "show", "--json"))
+            metrics = next(r for r in rows if r["rev"] == "workspace")["data"].get("metrics") or {}
+            summary = metrics.get("metrics/dcgan/live/metrics.json", {}).get("data")
+            if summary:
+                assert {"loss_d", "loss_g", "d_real", "d_fake", "lr_g", "lr_d", "it_per_s"} <= set(summary)
+                steps.append(summary["step"])
+            time.sleep(0.5)
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+    assert 0 < steps[0] < steps[-1]
+
+
+def test_the_whole_pipeline_runs_as_an_experiment_on_two_processes(tmp_path):
+    """`dvc exp run -S distributed.nproc_per_node=2` from scratch: train, fid and report run as
+    2 torchrun workers (gloo on the CPU) and every stage completes."""
+    write_cifar10(tmp_path / "cifar", per_batch=20)
+    repo = make_repo(tmp_path / "repo", **_cifar_params(tmp_path / "cifar"))
+    out = _run(repo, "dvc", "exp", "run", "-n", "two-procs", "-S", "distributed.nproc_per_node=2")
+    assert _ran(out) == NOISE_STAGES | CYCLEGAN_STAGES
+    # train@dcgan, train@sagan, train_cyclegan, fid@dcgan, fid@sagan and report, each once
+    assert out.count("torchrun: 2 processes (gloo)") == 6
+    report = json.loads((repo / "metrics/report.json").read_text())
+    assert report["protocol"]["world_size"] == 2 and report["sagan"]["fid"] > 0
+    for model in ("dcgan", "sagan", "cyclegan"):
+        assert load_checkpoint(repo / f"models/{model}/last.pt")["iteration"] == 4
+    assert "two-procs" in json.dumps(json.loads(_run(repo, "dvc", "exp", "show", "--json")))
 
 
 NOISE_STAGES = {"prepare", "train@dcgan", "train@sagan", "fid_reference", "fid@dcgan", "fid@sagan", "select",
@@ -211,7 +285,7 @@ def test_an_image_folder_trains_both_models_end_to_end(tmp_path, resolution, lay
                               "sagan.conditional": bool(classes), "fid.n_samples": 8, "fid.batch_size": 8,
                               "report.n_samples": 12, **sagan},
     )  # fmt: skip
-    out = _run(repo, "dvc", "repro", "render")  # the noise models' stages only
+    out = _run(repo, "dvc", "repro", "render", "report")  # the noise models' stages only
     assert _ran(out) == NOISE_STAGES
     for model in ("dcgan", "sagan"):
         snap = load_checkpoint(repo / f"models/{model}/checkpoints/iter_000004.pt")
@@ -248,7 +322,7 @@ def test_two_image_folders_translate_end_to_end_and_resume_after_a_kill(tmp_path
     assert "prepare_cyclegan" not in _ran(out)
     data = ["--data", "data/cyclegan/a/train", "--data", "data/cyclegan/b/train"]
     _run(repo, "python", "stages/train.py", "--model", "cyclegan", *data, "--out", str(tmp_path / "straight"),
-         "--log", str(tmp_path / "log.csv"))  # fmt: skip
+         "--live", str(tmp_path / "live"))  # fmt: skip
     straight = {p.name: load_checkpoint(p) for p in sorted((tmp_path / "straight/checkpoints").glob("iter_*.pt"))}
     resumed = {p.name: load_checkpoint(p) for p in sorted(folder.glob("iter_*.pt"))}
     assert list(resumed) == [f"iter_{i:06d}.pt" for i in range(5, 31, 5)] == list(straight)

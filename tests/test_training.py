@@ -1,4 +1,4 @@
-import csv
+import json
 import os
 import subprocess
 import sys
@@ -6,6 +6,7 @@ import sys
 import pytest
 import torch
 import yaml
+from PIL import Image
 
 from ganlab.config import parse_params
 from ganlab.errors import GanlabError
@@ -14,8 +15,9 @@ from ganlab.losses import LOSSES, Loss
 from ganlab.sampling import resolve_device
 from ganlab.training.checkpoints import load_generator
 from ganlab.training.gan import build_state, with_standing_stats
+from ganlab.training.live import read_history
 from ganlab.training.loop import train
-from tests.conftest import REPO, kill_when, tiny_params
+from tests.conftest import REPO, assert_same_history, kill_when, tiny_params
 
 
 def _train(tmp_path, name="sagan", out="run", **overrides):
@@ -27,7 +29,7 @@ def _train(tmp_path, name="sagan", out="run", **overrides):
         device="cpu",
         data_paths=[tmp_path / "train"],
         out_dir=tmp_path / out / "models",
-        log_path=tmp_path / out / "train_log.csv",
+        live_dir=tmp_path / out / "live",
         progress=False,
     )
 
@@ -63,10 +65,20 @@ def test_checkpoint_cadence_and_contents(prepared, tmp_path):
         load_checkpoint(folder / "iter_000005.pt")["generator"]["linear.parametrizations.weight.original"],
         last["generator_ema"]["linear.parametrizations.weight.original"],
     )
-    with open(tmp_path / "run/train_log.csv") as f:
-        rows = list(csv.DictReader(f))
-    assert [int(r["iteration"]) for r in rows] == [2, 4]
-    assert {"loss_d", "loss_g", "d_real", "d_fake", "gamma_g_attention", "gamma_d_attention", "seconds"} <= set(rows[0])
+    # DVCLive: a row per metric at every log_every and checkpoint iteration, a preview per checkpoint.
+    live = tmp_path / "run/live"
+    keys = {"loss_d", "loss_g", "d_real", "d_fake", "lr_g", "lr_d", "gamma_g_attention", "gamma_d_attention",
+            "it_per_s", "seconds"}  # fmt: skip
+    assert {p.stem for p in (live / "plots/metrics").glob("*.tsv")} == keys
+    assert read_history(live, "loss_d")[0] == [2, 4]  # the final checkpoint (5) adds a preview, not a row
+    assert read_history(live, "lr_d")[1] == [4e-4] * 2
+    summary = json.loads((live / "metrics.json").read_text())
+    assert summary["step"] == 5 and keys <= set(summary)
+    previews = sorted((live / "plots/images/samples").iterdir())
+    assert [p.name for p in previews] == ["2.png", "4.png", "5.png"]
+    # 8×8 grid of 32-px samples, each upscaled ×4, with 2-px borders
+    assert Image.open(previews[0]).size == (8 * 34 * 4 + 2 * 4,) * 2
+    assert not (tmp_path / "dvc.yaml").exists() and not (live / "dvc.yaml").exists()
 
 
 def _final_weights(path):
@@ -93,13 +105,14 @@ def test_extending_iterations_resumes_exactly(prepared, tmp_path):
 
 
 def test_killed_run_resumes_to_the_same_weights(prepared, tmp_path):
-    p = tiny_params(**{"sagan.iterations": 24, "sagan.ckpt_every": 3, "sagan.log_every": 3})
+    # log_every 1: rows past the last checkpoint exist when the kill comes, and must be dropped.
+    p = tiny_params(**{"sagan.iterations": 24, "sagan.ckpt_every": 3, "sagan.log_every": 1})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
     cmd = [sys.executable, str(REPO / "stages/train.py"), "--params", str(tmp_path / "params.yaml"), "--model", "sagan",
            "--data", str(tmp_path / "train")]  # fmt: skip
 
     def args(out):
-        return cmd + ["--out", str(tmp_path / out / "models"), "--log", str(tmp_path / out / "log.csv")]
+        return cmd + ["--out", str(tmp_path / out / "models"), "--live", str(tmp_path / out / "live")]
 
     env = dict(os.environ, OMP_NUM_THREADS="1")  # one thread: identical reductions in both runs
     subprocess.run(args("straight"), check=True, env=env, capture_output=True)
@@ -110,8 +123,7 @@ def test_killed_run_resumes_to_the_same_weights(prepared, tmp_path):
     _assert_same_weights(
         _final_weights(tmp_path / "straight/models/last.pt"), _final_weights(tmp_path / "killed/models/last.pt")
     )
-    with open(tmp_path / "killed/log.csv") as f:
-        assert [int(r["iteration"]) for r in csv.DictReader(f)] == list(range(3, 25, 3))
+    assert_same_history(tmp_path / "straight/live", tmp_path / "killed/live", steps=list(range(1, 25)))
 
 
 def test_config_change_starts_fresh(prepared, tmp_path, capsys):
@@ -121,6 +133,9 @@ def test_config_change_starts_fresh(prepared, tmp_path, capsys):
     folder = tmp_path / "run/models/checkpoints"
     assert [p.name for p in sorted(folder.iterdir())] == ["iter_000001.pt", "iter_000002.pt"]
     assert load_checkpoint(folder / "iter_000002.pt")["config"]["params"]["lr_d"] == 1e-3
+    live = tmp_path / "run/live"
+    assert read_history(live, "lr_d") == ([1, 2], [1e-3, 1e-3])  # the old run's history is gone with it
+    assert sorted(p.name for p in (live / "plots/images/samples").iterdir()) == ["1.png", "2.png"]
 
 
 def test_corrupt_checkpoint_is_named(prepared, tmp_path):

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Issue 17: CycleGAN between the google and twitter emoji sets (npm emoji-datasource-* 16.0.0)
-# at 32 pixels (64 ran at 0.6 it/s with one thread on this CPU; 32 at 1.4), the CSC413 studies:
+# at 32 pixels (64 ran at 0.6 it/s with one thread on an Intel Xeon; 32 at 1.4), the CSC413 studies:
 #   l10s0  lambda_cycle 10, seed 0      l10s1  lambda_cycle 10, seed 1      l0s0  lambda_cycle 0, seed 0
 # Shared: translator width 32 with 3 residual blocks, patch D width 64, lsgan, Adam 2e-4 (0.5,
-# 0.999), batch 16, fp32, 3000 iterations, a checkpoint every 500. The three train side by side
+# 0.999), batch 16, fp32, 1000 iterations, a checkpoint every 250. The three train side by side
 # with one thread each on the 2 cores; training resumes exactly, so re-running `train` continues.
 # Every checkpoint is scored on all 401 test emojis of each domain (FID and KID vs the other
 # domain's 401 test images, pytorch-fid Inception, and the paired error against the true twin).
@@ -13,8 +13,8 @@
 set -euo pipefail
 part=${1:-train}
 out=runs/cycle
-shared="cyclegan.source=${EMOJI_DIR:-download} cyclegan.resolution=32 cyclegan.iterations=3000
-  cyclegan.ckpt_every=500 cyclegan.g_ch=32 cyclegan.n_res_blocks=3 fid.n_samples=401"
+shared="cyclegan.source=${EMOJI_DIR:-download} cyclegan.resolution=32 cyclegan.iterations=1000
+  cyclegan.ckpt_every=250 cyclegan.g_ch=32 cyclegan.n_res_blocks=3 fid.n_samples=401"
 python docs/studies/variant.py $out/l10s0.yaml $shared
 python docs/studies/variant.py $out/l10s1.yaml $shared seed=1 report.seed=2
 python docs/studies/variant.py $out/l0s0.yaml $shared cyclegan.lambda_cycle=0
@@ -27,7 +27,7 @@ fi
 if [ "$part" = train ]; then
   for run in $runs; do
     OMP_NUM_THREADS=1 python stages/train.py --params $out/$run.yaml --model cyclegan \
-      --data $data/a/train --data $data/b/train --out $out/$run --log $out/$run/train_log.csv >> $out/$run.log 2>&1 &
+      --data $data/a/train --data $data/b/train --out $out/$run --live $out/$run/live >> $out/$run.log 2>&1 &
   done
   wait
 fi
@@ -52,7 +52,7 @@ for run in $runs; do
   fi
   if [ "$part" = render ]; then
     python stages/render_cyclegan.py --params $r.yaml --best $r/best.pt --checkpoints $r/checkpoints \
-      --fid $r/fid.csv --log $r/train_log.csv --report $r/report.json $tests --a2b $r/plots/a2b.png \
+      --fid $r/fid.csv --live $r/live --report $r/report.json $tests --a2b $r/plots/a2b.png \
       --b2a $r/plots/b2a.png --progress $r/plots/progress.png --curves $r/plots/curves.png --loss $r/plots/loss.png
   fi
 done

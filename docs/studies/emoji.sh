@@ -30,7 +30,7 @@ fi
 if [ "$part" = train ]; then
   for run in $runs; do
     OMP_NUM_THREADS=1 python stages/train.py --params $out/$run.yaml --model sagan \
-      --data $out/data/train --out $out/$run --log $out/$run/train_log.csv >> $out/$run.log 2>&1 &
+      --data $out/data/train --out $out/$run --live $out/$run/live >> $out/$run.log 2>&1 &
   done
   wait
 fi
@@ -56,5 +56,5 @@ if [ "$part" = render ]; then
   python stages/render.py --params $out/plain.yaml --reference $fid/stats.npz \
     --reference-features $fid/reference_features.npz --floor-features $fid/floor_features.npz \
     --class-grids $runs --out $out/plots $(for run in $runs; do echo --best $run $out/best/$run.pt \
-      --fid $run $out/$run/fid.csv --log $run $out/$run/train_log.csv --checkpoints $run $out/$run/checkpoints; done)
+      --fid $run $out/$run/fid.csv --live $run $out/$run/live --checkpoints $run $out/$run/checkpoints; done)
 fi

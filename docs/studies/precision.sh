@@ -18,7 +18,7 @@ runs="fp32_s0 bf16_s0 fp32_s1 bf16_s1"
 [ -f $data/test.pt ] || python stages/prepare.py --params $out/fp32_s0.yaml --train $data/train.pt --test $data/test.pt
 [ "$part" = fid ] || for run in $runs; do
   python stages/train.py --params $out/$run.yaml --model dcgan \
-    --data $data/train.pt --out $out/$run --log $out/$run/train_log.csv
+    --data $data/train.pt --out $out/$run --live $out/$run/live
 done
 [ "$part" = train ] && exit 0
 [ -f $data/test_stats.npz ] || python stages/fid_reference.py --params $out/fp32_s0.yaml --test $data/test.pt \

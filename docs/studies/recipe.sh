@@ -25,7 +25,7 @@ runs="ttur sngan"
 if [ "$part" = train ] || [ "$part" = all ]; then
   for run in $runs; do
     OMP_NUM_THREADS=1 python stages/train.py --params $out/$run.yaml --model sagan \
-      --data $data/train.pt --out $out/$run --log $out/$run/train_log.csv > $out/$run.log 2>&1 &
+      --data $data/train.pt --out $out/$run --live $out/$run/live > $out/$run.log 2>&1 &
   done
   wait
 fi
@@ -37,7 +37,6 @@ if [ "$part" = fid ] || [ "$part" = all ]; then
 fi
 [ "$part" = train ] || [ "$part" = fid ] && exit 0
 python - <<'PY'
-import csv
 import json
 from pathlib import Path
 
@@ -54,6 +53,7 @@ from ganlab.metrics.select import read_fid_csv
 from ganlab.render import save_figure
 from ganlab.sampling import generate_batches
 from ganlab.training.checkpoints import list_snapshots, load_generator
+from ganlab.training.live import read_history
 
 out, data = Path("runs/recipe"), Path("runs/fashion_mnist")
 stats = load_statistics(data / "test_stats.npz")
@@ -71,8 +71,7 @@ summary = {"floor_2048": floor, "ttur_raw_generator_fid_2048": reference.distanc
 fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
 labels = {"ttur": "TTUR, n_dis 1, EMA (default)", "sngan": "SNGAN: n_dis 5, lr 2e-4, linear decay"}
 for run, label in labels.items():
-    with open(out / run / "train_log.csv", newline="") as f:
-        minutes = {int(r["iteration"]): float(r["seconds"]) / 60 for r in csv.DictReader(f)}
+    minutes = {i: s / 60 for i, s in zip(*read_history(out / run / "live", "seconds"))}
     rows = read_fid_csv(out / run / "fid.csv")
     x, y = [minutes[r["iteration"]] for r in rows], [r["fid"] for r in rows]
     ax.plot(x, y, marker="o", label=label)

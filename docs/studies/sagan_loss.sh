@@ -18,7 +18,7 @@ python docs/studies/variant.py $out/wasserstein_gp.yaml $common sagan.loss=wasse
 runs="hinge wasserstein wasserstein_gp"
 [ "$part" = fid ] || for run in $runs; do
   python stages/train.py --params $out/$run.yaml --model sagan \
-    --data $data/train.pt --out $out/$run --log $out/$run/train_log.csv
+    --data $data/train.pt --out $out/$run --live $out/$run/live
 done
 [ "$part" = train ] && exit 0
 for run in $runs; do

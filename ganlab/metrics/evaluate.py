@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ganlab.config import FIDConfig
+from ganlab.distributed import from_main, join
 from ganlab.io import atomic_write_text, file_digest
 from ganlab.metrics.fid import (
     DIMS,
@@ -71,14 +72,19 @@ def evaluate_checkpoints(
     csv_out: str | Path,
     cache_path: str | Path,
     progress: bool = True,
-) -> list[dict]:
+) -> list[dict] | None:
     """FID and KID of every `iter_*.pt` in `checkpoints_dir` against the reference statistics and
     features; rows sorted by iteration, written to `csv_out`.
 
     Results are cached by (checkpoint hash, fid params + seed, reference hashes): a re-run after
     new checkpoints appear evaluates only those. The cache is saved after each checkpoint, so
     an interrupted run keeps what it computed.
+
+    Under torchrun, every rank generates and embeds its share of each checkpoint's batches and
+    rank 0 gathers the features, scores them and alone writes the cache and CSV; it returns the
+    rows there and None on the other ranks.
     """
+    world, dev = join(resolve_device(device))
     checkpoints = list_snapshots(checkpoints_dir)
     if not checkpoints:
         raise FidError(f"{checkpoints_dir}: no iter_*.pt checkpoints to evaluate; run the train stage first")
@@ -92,27 +98,29 @@ def evaluate_checkpoints(
             file=sys.stderr,
         )
     cache_path = Path(cache_path)
-    cache = load_cache(cache_path)
+    cache = from_main(load_cache(cache_path) if world.is_main else None, world)
     reference_sha = reference_digest(Path(reference_path), Path(reference_features_path))
     keys = {ckpt: cache_key(ckpt, cfg, seed, reference_sha) for ckpt in checkpoints}
     todo = [ckpt for ckpt in checkpoints if keys[ckpt] not in cache]
-    print(f"FID: {len(checkpoints) - len(todo)} checkpoints cached, {len(todo)} to evaluate")
+    if world.is_main:
+        print(f"FID: {len(checkpoints) - len(todo)} checkpoints cached, {len(todo)} to evaluate")
 
     if todo:
-        dev = resolve_device(device)
         inception = InceptionFeatures(device=dev)
         frechet = FrechetReference(ref["mu"], ref["sigma"])
         ref_features, _ = load_features(reference_features_path)
-        bar = tqdm(total=len(todo) * cfg.n_samples, unit="img", desc="FID", mininterval=2.0, disable=not progress)
+        bar = tqdm(total=len(todo), unit="ckpt", desc="FID", mininterval=2.0, disable=not (progress and world.is_main))
         for ckpt in todo:
             start = time.perf_counter()
             generator, meta = load_generator(ckpt, dev)
             _check_fits(ckpt, meta, ref)
-            features = []
-            for batch in generate_batches(generator, n=cfg.n_samples, batch_size=cfg.batch_size, seed=seed, device=dev):
-                features.append(inception(batch))
-                bar.update(len(batch))
-            features = np.concatenate(features)
+            batches = generate_batches(
+                generator, n=cfg.n_samples, batch_size=cfg.batch_size, seed=seed, device=dev, world=world
+            )
+            features = inception.of_batches(batches, world=world)
+            bar.update()
+            if not world.is_main:
+                continue
             fid, kid_ = frechet.distance(*statistics(features)), kid(features, ref_features)
             if not np.isfinite(fid):
                 raise FidError(f"{ckpt}: FID is not finite ({fid}); the generator may have diverged")
@@ -128,6 +136,8 @@ def evaluate_checkpoints(
             atomic_write_text(json.dumps(cache, indent=1, sort_keys=True), cache_path)
             bar.set_postfix(iteration=meta["iteration"], fid=f"{fid:.2f}", refresh=False)
         bar.close()
+    if not world.is_main:
+        return None
     rows = [{k: cache[keys[ckpt]][k] for k in FID_COLUMNS} for ckpt in checkpoints]
     write_csv(rows, Path(csv_out))
     return sorted(rows, key=lambda r: r["iteration"])

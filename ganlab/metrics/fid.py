@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from ganlab.distributed import SINGLE, World, gather_batches
 from ganlab.errors import GanlabError
 from ganlab.io import atomic_path
 
@@ -118,8 +119,10 @@ class InceptionFeatures:
                 out.append(self.model(x.contiguous(memory_format=torch.channels_last))[0].flatten(1).cpu())
         return torch.cat(out).numpy()
 
-    def of_batches(self, batches: Iterable[Tensor]) -> np.ndarray:
-        return np.concatenate([self(b) for b in batches])
+    def of_batches(self, batches: Iterable[Tensor], *, world: World = SINGLE) -> np.ndarray | None:
+        """Features of every batch; under torchrun, of this rank's batches (`World.deals`), all
+        gathered in order on rank 0 (None on the others)."""
+        return gather_batches([self(b) for b in batches], world)
 
     def of_images(self, images: Tensor, *, batch_size: int, progress: bool = False) -> np.ndarray:
         starts = range(0, len(images), batch_size)

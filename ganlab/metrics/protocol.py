@@ -9,10 +9,12 @@ test images and 10.2 at 50k vs the 50k training images of CIFAR-10.
 from __future__ import annotations
 
 import functools
-import subprocess
+import hashlib
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import ganlab
 from ganlab.io import file_digest
 from ganlab.metrics.fid import DIMS, weights_path
 
@@ -48,15 +50,26 @@ def feature_network() -> dict:
     }
 
 
-def git_commit(repo: str | Path = ".") -> str | None:
-    """The ganlab commit the code ran from, or None outside a git checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
+def code_version() -> dict:
+    """ganlab's version and a sha256 of the code this process ran: every ganlab module it loaded
+    and its entry script (the stage), by path relative to the project and content.
+
+    Not git HEAD: HEAD is no declared dependency, so recording it would change an output on any
+    commit, marking every later stage stale, and under `dvc exp run` it names the baseline, not
+    the experiment. The digest changes exactly when code the stage ran changes, which is what
+    the stage's `deps` in dvc.yaml (and their md5s in dvc.lock) track.
+    """
+    root = Path(ganlab.__file__).resolve().parent.parent
+    modules = [m for name, m in list(sys.modules.items()) if name == "ganlab" or name.startswith("ganlab.")]
+    files = {Path(m.__file__).resolve() for m in modules if getattr(m, "__file__", None)}
+    entry = getattr(sys.modules.get("__main__"), "__file__", None)
+    if entry:
+        files.add(Path(entry).resolve())
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        name = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+        digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return {"ganlab_version": ganlab.__version__, "code_sha256": digest.hexdigest(), "code_files": len(files)}
 
 
 def protocol(*, n_samples: int, reference_size: int, reference_split: str, seed: int) -> dict:
@@ -70,5 +83,5 @@ def protocol(*, n_samples: int, reference_size: int, reference_split: str, seed:
         "headline": "kid" if reference_size < FULL_RANK else "fid",
         "feature_network": feature_network(),
         "latent_seed": seed,
-        "ganlab_commit": git_commit(),
+        **code_version(),
     }

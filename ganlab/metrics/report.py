@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ganlab.config import ReportConfig
+from ganlab.distributed import SINGLE, World, join
 from ganlab.errors import GanlabError
 from ganlab.io import atomic_write_text
 from ganlab.metrics.fid import FrechetReference, InceptionFeatures, load_statistics, reference_info, statistics
@@ -70,12 +71,18 @@ def score_checkpoint(
     seed: int,
     batch_size: int,
     kid_first: bool = False,
-) -> dict:
-    """FID, KID and (for conditional generators) per-class FID of one checkpoint."""
+    world: World = SINGLE,
+) -> dict | None:
+    """FID, KID and (for conditional generators) per-class FID of one checkpoint; under torchrun
+    the ranks share the generation and Inception passes, and rank 0 scores (None elsewhere)."""
     generator, meta = load_generator(checkpoint, inception.device)
     labels = balanced_labels(n, generator.num_classes, device=inception.device)
-    batches = generate_batches(generator, n=n, batch_size=batch_size, seed=seed, device=inception.device, labels=labels)
-    features = inception.of_batches(batches)
+    batches = generate_batches(
+        generator, n=n, batch_size=batch_size, seed=seed, device=inception.device, labels=labels, world=world
+    )
+    features = inception.of_batches(batches, world=world)
+    if not world.is_main:
+        return None
     fid, kid_ = reference.distance(*statistics(features)), kid(features, ref_features)
     row = {"iteration": int(meta["iteration"]), "precision": meta["config"]["params"].get("precision", "fp32")}
     # KID first where it is the headline: JSON keeps the order, so `dvc exp show` does too.
@@ -99,8 +106,9 @@ def write_report(
     batch_size: int,
     device: str,
     out: str | Path,
-) -> dict:
-    """Score every model's best checkpoint and write metrics/report.json."""
+) -> dict | None:
+    """Score every model's best checkpoint and write metrics/report.json (under torchrun: rank 0
+    writes and returns the report, the other ranks return None)."""
     if cfg.seed == curve_seed:
         raise GanlabError(
             f"report.seed: expected a latent seed different from seed ({curve_seed}), the one the FID curve "
@@ -110,9 +118,12 @@ def write_report(
     stats = load_statistics(reference_stats)
     reference = FrechetReference(stats["mu"], stats["sigma"])
     ref_features, ref_labels = load_features(reference_features)
-    inception = InceptionFeatures(device=resolve_device(device))
+    world, dev = join(resolve_device(device))
+    inception = InceptionFeatures(device=dev)
     split, size = reference_info(stats, reference_stats)
     report = {"protocol": protocol(n_samples=cfg.n_samples, reference_size=size, reference_split=split, seed=cfg.seed)}
+    # How many processes shared the generation and Inception passes (1 unless under torchrun).
+    report["protocol"]["world_size"] = world.size
     kid_first = report["protocol"]["headline"] == "kid"
     report["protocol"]["kid"] = (
         f"unbiased MMD², kernel (x·y/d + 1)³, {KID_SUBSETS} subsets, rng seed {KID_RNG_SEED}, "
@@ -130,7 +141,10 @@ def write_report(
             seed=cfg.seed,
             batch_size=batch_size,
             kid_first=kid_first,
+            world=world,
         )
+        if row is None:
+            continue
         chosen = curve.get(model, {})
         if chosen.get("iteration") != row["iteration"]:
             raise GanlabError(
@@ -140,6 +154,8 @@ def write_report(
         row["curve_fid"], row["curve_n_samples"] = chosen["fid"], curve["protocol"]["n_samples"]
         row["curve_seed"] = curve["protocol"]["latent_seed"]
         report[model] = row
+    if not world.is_main:
+        return None
     floor, n_floor = floor_fid(load_features(floor_features)[0], reference, n=cfg.n_samples)
     other = "training" if split == "test" else "test"
     report["floor"] = {

@@ -20,7 +20,7 @@ from ganlab.errors import GanlabError
 from ganlab.io import atomic_write_text
 from ganlab.metrics.fid import FrechetReference, InceptionFeatures, statistics
 from ganlab.metrics.kid import KID_RNG_SEED, KID_SUBSETS, kid
-from ganlab.metrics.protocol import FULL_RANK, count_words, feature_network, git_commit
+from ganlab.metrics.protocol import FULL_RANK, code_version, count_words, feature_network
 from ganlab.metrics.select import best_of, copy_best, read_fid_csv
 from ganlab.metrics.translation import DIRECTIONS, Domains, paired_baselines, paired_error, score_translators
 from ganlab.sampling import resolve_device, translate
@@ -51,7 +51,7 @@ def translation_protocol(*, n: dict[str, int], sizes: dict[str, int], pairs: dic
             f"other domain's image with the same key, over the test pairs ({pairs['ab']} A->B, {pairs['ba']} B->A)"
         ),
         "selection": selection,
-        "ganlab_commit": git_commit(),
+        **code_version(),
     }
 
 

@@ -24,15 +24,20 @@ from torch import Tensor, nn
 from ganlab.augment import diff_augment
 from ganlab.config import CycleGANConfig
 from ganlab.data.prepared import Split
+from ganlab.distributed import SINGLE, World
 from ganlab.errors import GanlabError
 from ganlab.io import atomic_torch_save
+from ganlab.layers import at_least_fp32
 from ganlab.losses import LOSSES
 from ganlab.models import TRANSLATORS
+from ganlab.sampling import translate
+from ganlab.training.checkpoints import load_translators
 from ganlab.training.state import (
     TrainState,
     adam,
     averaged_copies,
     compile_nets,
+    optimizer_step,
     place,
     real_batches,
     set_learning_rates,
@@ -40,6 +45,7 @@ from ganlab.training.state import (
 )
 
 TRANSLATOR_KEYS = ("g_ab", "g_ba")
+PREVIEW_SOURCES = 8
 
 
 def check_domains(name: str, cfg: CycleGANConfig, splits: list[Split]) -> None:
@@ -84,21 +90,31 @@ class CycleGAN:
     stats = ("loss_d", "loss_g", "loss_cycle", "loss_identity", "d_real", "d_fake")
 
     def __init__(
-        self, *, name: str, cfg: CycleGANConfig, splits: list[Split], seed: int, device: torch.device
+        self,
+        *,
+        name: str,
+        cfg: CycleGANConfig,
+        splits: list[Split],
+        seed: int,
+        device: torch.device,
+        world: World = SINGLE,
     ) -> None:
         check_domains(name, cfg, splits)
-        self.cfg, self.device = cfg, device
+        world.rows(cfg.batch_size, what=f"{name}.batch_size")
+        self.cfg, self.device, self.world = cfg, device, world
         self.state = build_cycle_state(cfg, seed=seed, device=device)
-        self.batches = [real_batches(s, self.state.rng) for s in splits]
+        # InstanceNorm only: nothing to synchronise but the gradients.
+        self.batches = [real_batches(s, self.state.rng, world) for s in splits]
+        self.preview_sources = [s.images[:PREVIEW_SOURCES] for s in splits]
         self.loss = LOSSES[cfg.loss]
 
     def _forward(self, net: nn.Module, x: Tensor) -> Tensor:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
-            return net(x).float()
+            return at_least_fp32(net(x))
 
     def _judge(self, net: nn.Module, x: Tensor) -> Tensor:
         if self.cfg.diffaug_policies:
-            x = diff_augment(x, self.cfg.diffaug_policies, generator=self.state.rng)
+            x = diff_augment(x, self.cfg.diffaug_policies, generator=self.state.rng, world=self.world)
         return self._forward(net, x)
 
     def step(self) -> Tensor:
@@ -121,7 +137,7 @@ class CycleGAN:
         loss_g = loss_adv + cfg.lambda_cycle * loss_cycle + cfg.lambda_identity * loss_identity
         state.optimizers["opt_g"].zero_grad(set_to_none=True)
         loss_g.backward()
-        state.optimizers["opt_g"].step()
+        optimizer_step(state.optimizers["opt_g"], self.world)
         d_a.requires_grad_(True), d_b.requires_grad_(True)
 
         # D step on the same translations, detached.
@@ -131,7 +147,7 @@ class CycleGAN:
         loss_d = loss.d_loss(real_a_logits, fake_a_logits) + loss.d_loss(real_b_logits, fake_b_logits)
         state.optimizers["opt_d"].zero_grad(set_to_none=True)
         loss_d.backward()
-        state.optimizers["opt_d"].step()
+        optimizer_step(state.optimizers["opt_d"], self.world)
 
         update_averages(state, cfg)
         d_real = (real_a_logits.mean() + real_b_logits.mean()) / 2
@@ -148,3 +164,14 @@ class CycleGAN:
             },
             path,
         )
+
+    def preview(self, snapshot: Path, *, seed: int) -> Tensor:
+        """Rows: the first 8 training images of A, A→B, A→B→A; then the same for B."""
+        device = self.state.rng.device
+        nets, _ = load_translators(snapshot, device=device)
+        rows = []
+        for source, there, back in zip(self.preview_sources, ("g_ab", "g_ba"), ("g_ba", "g_ab")):
+            source = torch.as_tensor(source)
+            forward = translate(nets[there], source, batch_size=len(source), device=device)
+            rows += [source, forward, translate(nets[back], forward, batch_size=len(source), device=device)]
+        return torch.cat(rows)

@@ -12,17 +12,20 @@ from torch import Tensor, nn
 from ganlab.augment import diff_augment
 from ganlab.config import GANConfig
 from ganlab.data.prepared import Split
+from ganlab.distributed import SINGLE, World
 from ganlab.errors import GanlabError
+from ganlab.layers import at_least_fp32, sync_batchnorm
 from ganlab.losses import LOSSES, gradient_penalty
 from ganlab.models import build_discriminator, build_generator
-from ganlab.sampling import random_labels
+from ganlab.sampling import generate, random_labels
 from ganlab.training.batches import RealBatches
-from ganlab.training.checkpoints import save_snapshot
+from ganlab.training.checkpoints import load_generator, save_snapshot
 from ganlab.training.state import (
     TrainState,
     adam,
     averaged_copies,
     compile_nets,
+    optimizer_step,
     place,
     real_batches,
     set_learning_rates,
@@ -63,7 +66,7 @@ def with_standing_stats(generator: nn.Module, *, seed: int, batches: int = 16, b
     run the averaged generator on fresh latents and take the exact mean of the batch statistics.
     Its own seeded draws leave the training RNG, and so resume, untouched.
     """
-    snapshot = copy.deepcopy(generator).eval()
+    snapshot = sync_batchnorm(copy.deepcopy(generator), False).eval()  # one process measures it
     device = next(snapshot.parameters()).device
     norms = [m for m in snapshot.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for bn in norms:
@@ -77,8 +80,7 @@ def with_standing_stats(generator: nn.Module, *, seed: int, batches: int = 16, b
     return snapshot.eval()
 
 
-
-def make_step(state: TrainState, cfg: GANConfig, *, real_batches: RealBatches) -> Callable[[], Tensor]:
+def make_step(state: TrainState, cfg: GANConfig, *, real_batches: RealBatches, world: World) -> Callable[[], Tensor]:
     """One training iteration as a closure: `n_dis` D steps, one G step, the EMA update.
 
     It returns the detached (loss_d, loss_g, mean D(real), mean D(fake)) on the device, so the
@@ -92,6 +94,9 @@ def make_step(state: TrainState, cfg: GANConfig, *, real_batches: RealBatches) -
     the spectral-norm power iteration and BatchNorm statistics run in fp32 (ganlab.layers).
     No GradScaler: bf16 has fp32's 8-bit exponent, so small gradients do not underflow the
     way they do in fp16, and there is nothing for loss scaling to rescue.
+
+    In a distributed run every draw is made for the global `batch_size` and sliced to this
+    rank's rows, and each optimizer step averages the gradients over the ranks first.
     """
     G, D, rng = state.nets["generator"], state.nets["discriminator"], state.rng
     dev, num_classes, loss = rng.device, G.num_classes, LOSSES[cfg.loss]
@@ -99,17 +104,18 @@ def make_step(state: TrainState, cfg: GANConfig, *, real_batches: RealBatches) -
 
     def forward_d(x: Tensor, y: Tensor | None) -> Tensor:
         if policies:
-            x = diff_augment(x, policies, generator=rng)
+            x = diff_augment(x, policies, generator=rng, world=world)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-            return D(x, y).float()
+            return at_least_fp32(D(x, y))
 
     def forward_g(z: Tensor, y: Tensor | None) -> Tensor:
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
             return G(z, y)
 
     def noise(n: int) -> tuple[Tensor, Tensor | None]:
-        z = torch.randn(n, cfg.z_dim, generator=rng, device=dev)
-        return z, random_labels(n, num_classes, generator=rng, device=dev)
+        z = world.draw(torch.randn(n, cfg.z_dim, generator=rng, device=dev))
+        labels = random_labels(n, num_classes, generator=rng, device=dev)
+        return z, None if labels is None else world.draw(labels)
 
     def step() -> Tensor:
         set_learning_rates(state, cfg)
@@ -119,29 +125,29 @@ def make_step(state: TrainState, cfg: GANConfig, *, real_batches: RealBatches) -
             real_y = real_y if num_classes else None
             z, fake_y = noise(cfg.batch_size)
             with torch.no_grad():
-                fake = forward_g(z, fake_y).float()
+                fake = at_least_fp32(forward_g(z, fake_y))
             d_real, d_fake = forward_d(real, real_y), forward_d(fake, fake_y)
             loss_d = loss.d_loss(d_real, d_fake)
             if cfg.gp_weight > 0:
-                alpha = torch.rand(cfg.batch_size, 1, 1, 1, generator=rng, device=dev)
+                alpha = world.draw(torch.rand(cfg.batch_size, 1, 1, 1, generator=rng, device=dev))
                 loss_d = loss_d + cfg.gp_weight * gradient_penalty(forward_d, real, fake, fake_y, alpha)
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
-            opt_d.step()
+            optimizer_step(opt_d, world)
 
         z, fake_y = noise(cfg.batch_size)
         loss_g = loss.g_loss(forward_d(forward_g(z, fake_y), fake_y))
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
-        opt_g.step()
+        optimizer_step(opt_g, world)
         update_averages(state, cfg)
         return torch.stack([loss_d, loss_g, d_real.mean(), d_fake.mean()]).detach()
 
     return step
 
 
-
-def check_data(name: str, cfg: GANConfig, split: Split) -> None:
+def check_data(name: str, cfg: GANConfig, split: Split, world: World) -> None:
+    world.rows(cfg.batch_size, what=f"{name}.batch_size")
     if len(split.labels) < cfg.batch_size:
         raise GanlabError(
             f"{name}.batch_size={cfg.batch_size}: the training set holds only {len(split.labels)} images, "
@@ -159,15 +165,19 @@ class NoiseGAN:
 
     stats = ("loss_d", "loss_g", "d_real", "d_fake")
 
-    def __init__(self, *, name: str, cfg: GANConfig, splits: list[Split], seed: int, device: torch.device) -> None:
+    def __init__(
+        self, *, name: str, cfg: GANConfig, splits: list[Split], seed: int, device: torch.device, world: World = SINGLE
+    ) -> None:
         (split,) = splits
-        check_data(name, cfg, split)
+        check_data(name, cfg, split, world)
         self.classes = split.classes
         self.state = build_state(
             name, cfg, num_classes=len(split.classes), resolution=split.resolution, seed=seed, device=device
         )
-        batches = real_batches(split, self.state.rng)
-        self.step = make_step(self.state, cfg, real_batches=batches)
+        for net in self.state.nets.values():
+            sync_batchnorm(net, world.distributed)
+        batches = real_batches(split, self.state.rng, world)
+        self.step = make_step(self.state, cfg, real_batches=batches, world=world)
 
     def save_snapshot(self, path: Path, *, config: dict, iteration: int, seed: int) -> None:
         generator = self.state.sampling("generator")
@@ -181,3 +191,9 @@ class NoiseGAN:
             classes=self.classes,
             resolution=generator.resolution,
         )
+
+    def preview(self, snapshot: Path, *, seed: int) -> Tensor:
+        """64 samples of the snapshot's generator from the same latents at every checkpoint."""
+        device = self.state.rng.device
+        generator, _ = load_generator(snapshot, device=device)
+        return generate(generator, n=64, batch_size=64, seed=seed, device=device)

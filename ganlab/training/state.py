@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import torch
@@ -11,6 +12,7 @@ from torch import Tensor, nn
 
 from ganlab.config import TrainConfig
 from ganlab.data.prepared import Split
+from ganlab.distributed import World, average_gradients
 from ganlab.training.batches import RealBatches
 
 # NHWC on every device. On CUDA it is what cuDNN's tensor-core kernels want. On CPU it measured
@@ -79,14 +81,18 @@ class Trainer(Protocol):
         """Write what scoring and sampling need (sampling networks only) to `path`."""
         ...
 
+    def preview(self, snapshot: Path, *, seed: int) -> Tensor:
+        """What the snapshot at `snapshot` makes of fixed inputs: uint8 images, 8 to a row."""
+        ...
+
 
 def place(net: nn.Module, device: torch.device) -> nn.Module:
     return net.to(device, memory_format=MEMORY_FORMAT)
 
 
-def real_batches(split: Split, rng: torch.Generator) -> RealBatches:
-    """Random training batches in MEMORY_FORMAT, drawn with the training RNG."""
-    return RealBatches(split, rng=rng, memory_format=MEMORY_FORMAT)
+def real_batches(split: Split, rng: torch.Generator, world: World) -> RealBatches:
+    """Random training batches in MEMORY_FORMAT, drawn with the training RNG (this rank's slice)."""
+    return RealBatches(split, rng=rng, memory_format=MEMORY_FORMAT, world=world)
 
 
 def adam(net: nn.Module | list[nn.Module], *, lr: float, cfg: TrainConfig, device: torch.device):
@@ -105,6 +111,12 @@ def compile_nets(nets: dict[str, nn.Module], cfg: TrainConfig) -> None:
         # In place (nn.Module.compile), so state_dict keys and checkpoints are unchanged.
         for net in nets.values():
             net.compile()
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, world: World) -> None:
+    """Average the gradients over the ranks (a no-op in one process), then step."""
+    average_gradients([p for group in optimizer.param_groups for p in group["params"]], world)
+    optimizer.step()
 
 
 @torch.no_grad()
@@ -138,4 +150,3 @@ def set_learning_rates(state: TrainState, cfg: TrainConfig) -> None:
     for key, lr in (("opt_g", cfg.lr_g), ("opt_d", cfg.lr_d)):
         for group in state.optimizers[key].param_groups:
             group["lr"] = lr * scale
-
