@@ -168,7 +168,7 @@ def main() -> None:
         several = json.loads(Path(os.environ[SPEEDS_FILE]).read_text())
     print(f"\nscaling, {args.nproc} processes vs 1 (same global batch):")
     for key, its in single.items():
-        print(f"  {key:<20} {its:6.2f} -> {several[key]:6.2f} it/s  ({several[key] / its:.2f}x)")
+        print(f"  {key:<20} {its:7.3f} -> {several[key]:7.3f} it/s  ({several[key] / its:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -208,8 +208,8 @@ def test_diffaug_changes_the_step_and_gradients_reach_g_through_it(prepared, tmp
     seen = []
     real_augment = loop.diff_augment
 
-    def spy(x, policies, *, generator):
-        out = real_augment(x, policies, generator=generator)
+    def spy(x, policies, *, generator, world):
+        out = real_augment(x, policies, generator=generator, world=world)
         seen.append((x.requires_grad, policies))
         return out
 
