@@ -113,6 +113,10 @@ class SAGANConfig(GANConfig):
     # data's resolution (checked when the networks are built)
     attention_res: int = _check(choices=(0, 8, 16, 32, 64))
     conditional: bool
+    # How G's conditional BNs see the class: one shared embedding with spectral norm on it
+    # (shared_sn), BigGAN's shared embedding without it (shared), or SNGAN's per-class γ/β (per_class)
+    class_embedding: str = _check(choices=("shared_sn", "shared", "per_class"))
+    hierarchical_z: bool  # BigGAN: z split in chunks, one to the input linear and one per G block
 
 
 # `emoji:<vendor>`, `folder:<path>`, or `<dataset>:<class name>` of a labelled dataset

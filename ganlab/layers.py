@@ -194,16 +194,24 @@ def attention_gammas(model: nn.Module) -> dict[str, Tensor]:
 
 
 class ConditionalBatchNorm2d(nn.Module):
-    """BatchNorm whose gain and bias are linear in a class embedding (BigGAN style).
+    """BatchNorm whose gain and bias are linear in a class embedding.
 
-    The gain is 1 + linear(e), so a fresh layer starts as plain BN. With `embed_dim` 0 it is
-    ordinary affine BatchNorm, so one generator serves the unconditional case too.
+    The gain is 1 + linear(e). By default the two linears are spectrally normalised and read a
+    shared dense embedding (BigGAN). With `per_class` they are plain and start at zero, and the
+    embedding is a one-hot label: each class owns a row of gains and biases that starts at
+    γ = 1, β = 0 and is not norm-bounded (SNGAN). With `embed_dim` 0 it is ordinary affine
+    BatchNorm, so one generator serves the unconditional case too.
     """
 
-    def __init__(self, *, num_features: int, embed_dim: int) -> None:
+    def __init__(self, *, num_features: int, embed_dim: int, per_class: bool = False) -> None:
         super().__init__()
         self.bn = BatchNorm2d(num_features, affine=embed_dim == 0)
-        if embed_dim:
+        if embed_dim and per_class:
+            self.gain = nn.Linear(embed_dim, num_features, bias=False)
+            self.bias = nn.Linear(embed_dim, num_features, bias=False)
+            nn.init.zeros_(self.gain.weight)
+            nn.init.zeros_(self.bias.weight)
+        elif embed_dim:
             self.gain = sn_linear(embed_dim, num_features, bias=False)
             self.bias = sn_linear(embed_dim, num_features, bias=False)
 

@@ -278,3 +278,12 @@ def test_stats_without_size_are_named_as_stale(tmp_path, reference):
         np.savez(tmp_path / "old.npz", mu=f["mu"], sigma=f["sigma"])
     with pytest.raises(FidError, match=r"old.npz: no 'size' or 'split' .*re-run `dvc repro fid_reference`"):
         reference_info(load_statistics(tmp_path / "old.npz"), tmp_path / "old.npz")
+
+
+def test_frechet_in_torch_equals_numpy():
+    # The GPU path (torch float64 eigendecompositions) is the numpy path's formula; on CPU both run.
+    rng = np.random.default_rng(1)
+    ref, gen = rng.standard_normal((400, 64)), rng.standard_normal((300, 64)) * 1.1 + 0.2
+    numpy_ = FrechetReference(*statistics(ref)).distance(*statistics(gen))
+    torch_ = FrechetReference(*statistics(ref), device="cpu").distance(*statistics(gen))
+    assert torch_ == pytest.approx(numpy_, rel=1e-10)

@@ -170,3 +170,74 @@ def test_sagan_follows_biggan_layouts_and_checks_attention_res(resolution):
     assert x.shape == (2, 3, resolution, resolution) and D(x, y).shape == (2,)
     with pytest.raises(GanlabError, match=rf"attention_res=128: at data.resolution={resolution}, G and D both"):
         SAGANGenerator(z_dim=8, g_ch=64, num_classes=3, attention_res=128, resolution=resolution)
+
+
+def _parametrized(layer: nn.Module) -> bool:
+    return torch.nn.utils.parametrize.is_parametrized(layer, "weight")
+
+
+def test_class_embedding_variants():
+    from ganlab.layers import ConditionalBatchNorm2d
+
+    def build(kind):
+        return build_generator("sagan", _cfg("sagan", class_embedding=kind), num_classes=10, resolution=32)
+
+    shared_sn, shared, per_class = build("shared_sn"), build("shared"), build("per_class")
+    assert _parametrized(shared_sn.embed) and not _parametrized(shared.embed) and per_class.embed is None
+    for G, sn in ((shared_sn, True), (shared, True), (per_class, False)):
+        norms = [m for m in G.modules() if isinstance(m, ConditionalBatchNorm2d)]
+        assert norms and all(_parametrized(m.gain) == sn and _parametrized(m.bias) == sn for m in norms)
+    # SNGAN's per-class γ/β start at γ = 1, β = 0: at init the label changes nothing...
+    torch.testing.assert_close(per_class.class_embedding(torch.tensor([2])), torch.eye(10)[[2]])
+    z = torch.randn(6, per_class.z_dim)
+    per_class.eval()
+    torch.testing.assert_close(per_class(z, torch.zeros(6, dtype=torch.long)), per_class(z, torch.full((6,), 7)))
+    # ...and after one optimizer step on one class's rows, only that class's output moves.
+    per_class.train()
+    opt = torch.optim.SGD(per_class.parameters(), lr=1.0)
+    per_class(z, torch.full((6,), 3)).square().mean().backward()
+    opt.step()
+    per_class.eval()
+    y0, y3 = torch.zeros(6, dtype=torch.long), torch.full((6,), 3)
+    assert not torch.allclose(per_class(z, y0), per_class(z, y3))
+    # Mixed embeddings (class interpolation) work for every variant.
+    for G in (shared_sn, shared, per_class):
+        G.eval()
+        mix = 0.5 * G.class_embedding(torch.tensor([1])) + 0.5 * G.class_embedding(torch.tensor([4]))
+        assert G(torch.randn(1, G.z_dim), embedding=mix).shape == (1, 3, 32, 32)
+
+
+def test_hierarchical_z_feeds_one_chunk_per_block():
+    cfg = _cfg("sagan", hierarchical_z=True, z_dim=16)  # 32 px: 3 blocks, so 4 chunks of 4
+    G = build_generator("sagan", cfg, num_classes=10, resolution=32).eval()
+    assert G.linear.in_features == 4
+    z, y = torch.randn(2, 16), torch.tensor([1, 2])
+    base = G(z, y)
+    for chunk in range(4):  # every chunk reaches the output
+        changed = z.clone()
+        changed[:, 4 * chunk : 4 * chunk + 4] += 1.0
+        assert not torch.allclose(G(changed, y), base), chunk
+    unconditional = build_generator(
+        "sagan", _cfg("sagan", hierarchical_z=True, z_dim=16, conditional=False), num_classes=10, resolution=32
+    )
+    assert unconditional(z).shape == (2, 3, 32, 32)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            {"hierarchical_z": True, "z_dim": 18},
+            r"sagan.z_dim=18: hierarchical_z splits z into 4 equal chunks .* multiple of 4",
+        ),
+        (
+            {"hierarchical_z": True, "class_embedding": "per_class"},
+            r"sagan.hierarchical_z needs a shared class embedding",
+        ),
+    ],
+)
+def test_hierarchical_z_errors_name_the_keys(overrides, message):
+    from ganlab.errors import GanlabError
+
+    with pytest.raises(GanlabError, match=message):
+        build_generator("sagan", _cfg("sagan", **overrides), num_classes=10, resolution=32)

@@ -169,9 +169,11 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(prepared, tmp_path
 
 def test_standing_stats_measure_the_generators_own_activations():
     params = parse_params(tiny_params())
-    G = build_state(
-        "dcgan", params.dcgan, num_classes=10, resolution=32, seed=0, device=resolve_device("cpu")
-    ).nets["generator"].eval()
+    G = (
+        build_state("dcgan", params.dcgan, num_classes=10, resolution=32, seed=0, device=resolve_device("cpu"))
+        .nets["generator"]
+        .eval()
+    )
     first_bn = G.net[1]
     with torch.no_grad():
         first_bn.running_mean.fill_(100.0)  # stale statistics, as copied from another network
@@ -264,3 +266,22 @@ def test_unlabelled_data_refuses_a_conditional_sagan_and_a_too_large_batch(tmp_p
         _train(tmp_path, "dcgan", iterations=1)
     state = _train(tmp_path, "sagan", iterations=1, batch_size=4, conditional=False)
     assert state.nets["generator"].num_classes == 0
+
+
+def test_training_without_a_live_directory_writes_checkpoints_only(prepared, tmp_path):
+    params = parse_params(tiny_params())
+    train(
+        "dcgan",
+        params.model("dcgan"),
+        seed=0,
+        device="cpu",
+        data_paths=[tmp_path / "train"],
+        out_dir=tmp_path / "models",
+        live_dir=None,
+        progress=False,
+    )
+    assert sorted(p.name for p in (tmp_path / "models" / "checkpoints").iterdir()) == [
+        "iter_000002.pt",
+        "iter_000004.pt",
+    ]
+    assert not list(tmp_path.rglob("*.tsv")) and not list(tmp_path.rglob("metrics.json"))

@@ -13,23 +13,29 @@ import yaml
 
 from ganlab.config import parse_params
 
+FASHION_MNIST = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
 
-def main(out: str, *overrides: str) -> None:
+
+def write_variant(out: str | Path, overrides: dict, *, device: str = "cpu", source: str = FASHION_MNIST) -> None:
+    """params.yaml with `overrides` ({"section.key": value}) on Fashion-MNIST, checked, at `out`."""
     params = yaml.safe_load(Path("params.yaml").read_text())
-    params["device"] = "cpu"
-    params["data"].update(dataset="fashion_mnist", source="/usr/share/datasets/fashion-mnist")
-    for item in overrides:
-        key, _, value = item.partition("=")
+    params["device"] = device
+    params["data"].update(dataset="fashion_mnist", source=source)
+    for key, value in overrides.items():
         *sections, name = key.split(".")
         target = params
         for section in sections:
             target = target[section]
         if name not in target:
             sys.exit(f"error: {key}: no such key in params.yaml")
-        target[name] = yaml.safe_load(value)
+        target[name] = value
     parse_params(params)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def main(out: str, *overrides: str) -> None:
+    write_variant(out, {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in overrides)})
 
 
 if __name__ == "__main__":

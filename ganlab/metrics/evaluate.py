@@ -22,6 +22,7 @@ from ganlab.metrics.fid import (
     FidError,
     FrechetReference,
     InceptionFeatures,
+    linalg_device,
     load_statistics,
     statistics,
 )
@@ -107,7 +108,7 @@ def evaluate_checkpoints(
 
     if todo:
         inception = InceptionFeatures(device=dev)
-        frechet = FrechetReference(ref["mu"], ref["sigma"])
+        frechet = FrechetReference(ref["mu"], ref["sigma"], device=linalg_device(dev))
         ref_features, _ = load_features(reference_features_path)
         bar = tqdm(total=len(todo), unit="ckpt", desc="FID", mininterval=2.0, disable=not (progress and world.is_main))
         for ckpt in todo:

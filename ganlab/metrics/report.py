@@ -13,12 +13,20 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ganlab.config import ReportConfig
 from ganlab.distributed import SINGLE, World, join
 from ganlab.errors import GanlabError
 from ganlab.io import atomic_write_text
-from ganlab.metrics.fid import FrechetReference, InceptionFeatures, load_statistics, reference_info, statistics
+from ganlab.metrics.fid import (
+    FrechetReference,
+    InceptionFeatures,
+    linalg_device,
+    load_statistics,
+    reference_info,
+    statistics,
+)
 from ganlab.metrics.kid import KID_RNG_SEED, KID_SUBSETS, kid
 from ganlab.metrics.protocol import describe, protocol
 from ganlab.metrics.reference import floor_fid, load_features
@@ -34,6 +42,8 @@ def per_class_fid(
     ref_features: np.ndarray,
     ref_labels: np.ndarray,
     classes: list[str],
+    *,
+    device: torch.device | None = None,
 ) -> dict[str, float]:
     """FID of each class's generated images against that class's reference images.
 
@@ -56,7 +66,7 @@ def per_class_fid(
                 f"per-class FID of class {c} ({name}): needs at least {MIN_CLASS_IMAGES} generated images, "
                 f"found {len(gen)} (and {len(ref)} reference); raise report.n_samples"
             )
-        out[name] = FrechetReference(*statistics(ref)).distance(*statistics(gen))
+        out[name] = FrechetReference(*statistics(ref), device=device).distance(*statistics(gen))
     return out
 
 
@@ -88,7 +98,14 @@ def score_checkpoint(
     # KID first where it is the headline: JSON keeps the order, so `dvc exp show` does too.
     row.update({"kid": kid_, "fid": fid} if kid_first else {"fid": fid, "kid": kid_})
     if generator.num_classes:
-        per_class = per_class_fid(features, labels.cpu().numpy(), ref_features, ref_labels, list(meta["classes"]))
+        per_class = per_class_fid(
+            features,
+            labels.cpu().numpy(),
+            ref_features,
+            ref_labels,
+            list(meta["classes"]),
+            device=linalg_device(inception.device),
+        )
         row["intra_fid"] = float(np.mean(list(per_class.values()))) if per_class else None
         row["per_class_fid"] = per_class
     return row

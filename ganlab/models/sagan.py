@@ -4,12 +4,16 @@ discriminator."""
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.config import SAGANConfig
 from ganlab.errors import GanlabError
 from ganlab.layers import BatchNorm2d, ConditionalBatchNorm2d, SelfAttention, sn_conv, sn_embedding, sn_linear
+
+CLASS_EMBEDDINGS = ("shared_sn", "shared", "per_class")
+SHARED_EMBED_DIM = 128  # BigGAN's shared class embedding
 
 # Block widths as divisors of the widest layer (g_ch, d_ch). 32 pixels is SNGAN's CIFAR layout,
 # one width throughout and D downsampling twice; 64 and 128 are BigGAN's, where G halves its
@@ -58,11 +62,11 @@ def _attention(channels: int, index: int | None) -> SelfAttention | None:
 class GBlock(nn.Module):
     """BN-ReLU-up-conv-BN-ReLU-conv, with a 1×1 conv on the upsampled shortcut."""
 
-    def __init__(self, *, in_ch: int, out_ch: int, embed_dim: int) -> None:
+    def __init__(self, *, in_ch: int, out_ch: int, embed_dim: int, per_class: bool = False) -> None:
         super().__init__()
-        self.bn1 = ConditionalBatchNorm2d(num_features=in_ch, embed_dim=embed_dim)
+        self.bn1 = ConditionalBatchNorm2d(num_features=in_ch, embed_dim=embed_dim, per_class=per_class)
         self.conv1 = sn_conv(in_ch, out_ch)
-        self.bn2 = ConditionalBatchNorm2d(num_features=out_ch, embed_dim=embed_dim)
+        self.bn2 = ConditionalBatchNorm2d(num_features=out_ch, embed_dim=embed_dim, per_class=per_class)
         self.conv2 = sn_conv(out_ch, out_ch)
         self.shortcut = sn_conv(in_ch, out_ch, 1)
 
@@ -97,16 +101,50 @@ class DBlock(nn.Module):
 
 
 class SAGANGenerator(nn.Module):
-    def __init__(self, *, z_dim: int, g_ch: int, num_classes: int, attention_res: int, resolution: int = 32) -> None:
+    """`class_embedding` (see SAGANConfig): shared_sn, shared or per_class. `hierarchical_z`
+    splits z into one chunk for the input linear and one per block, and each block's
+    conditional BNs read [its chunk, the class embedding] (BigGAN)."""
+
+    def __init__(
+        self,
+        *,
+        z_dim: int,
+        g_ch: int,
+        num_classes: int,
+        attention_res: int,
+        resolution: int = 32,
+        class_embedding: str = "shared_sn",
+        hierarchical_z: bool = False,
+    ) -> None:
         super().__init__()
         self.z_dim, self.num_classes, self.g_ch, self.resolution = z_dim, num_classes, g_ch, resolution
-        embed_dim = 128 if num_classes else 0
-        self.embed = sn_embedding(num_classes, embed_dim) if num_classes else None
-        self.linear = sn_linear(z_dim, 4 * 4 * g_ch)  # z -> g×4×4
+        if class_embedding not in CLASS_EMBEDDINGS:
+            raise GanlabError(f"sagan.class_embedding: expected one of {CLASS_EMBEDDINGS}, found {class_embedding!r}")
+        self.per_class = class_embedding == "per_class"
+        n_blocks = len(G_LAYOUT[resolution])
+        if hierarchical_z and z_dim % (n_blocks + 1):
+            raise GanlabError(
+                f"sagan.z_dim={z_dim}: hierarchical_z splits z into {n_blocks + 1} equal chunks at "
+                f"data.resolution={resolution}; expected a multiple of {n_blocks + 1}"
+            )
+        if hierarchical_z and self.per_class:
+            raise GanlabError("sagan.hierarchical_z needs a shared class embedding; found class_embedding per_class")
+        self.chunk = z_dim // (n_blocks + 1) if hierarchical_z else 0
+        class_dim = (num_classes if self.per_class else SHARED_EMBED_DIM) if num_classes else 0
+        if not num_classes or self.per_class:
+            self.embed = None  # per_class: the one-hot label is the embedding
+        elif class_embedding == "shared_sn":
+            self.embed = sn_embedding(num_classes, class_dim)
+        else:
+            self.embed = nn.Embedding(num_classes, class_dim)
+            nn.init.xavier_uniform_(self.embed.weight)  # as sn_embedding, minus the norm bound
+        embed_dim = class_dim + self.chunk
+        self.linear = sn_linear(z_dim - n_blocks * self.chunk, 4 * 4 * g_ch)  # z (or its first chunk) -> g×4×4
         widths = [g_ch] + [g_ch // div for div in G_LAYOUT[resolution]]
         # Each block doubles the size: g×4×4 -> w1×8×8 -> ... -> wn×R×R (all g at 32 pixels).
         self.blocks = nn.ModuleList(
-            GBlock(in_ch=a, out_ch=b, embed_dim=embed_dim) for a, b in zip(widths[:-1], widths[1:])
+            GBlock(in_ch=a, out_ch=b, embed_dim=embed_dim, per_class=self.per_class)
+            for a, b in zip(widths[:-1], widths[1:])
         )
         # Attention right after the block whose output has `attention_res` pixels a side.
         self.attention_after = attention_index(attention_res, resolution, part="generator")
@@ -122,22 +160,33 @@ class SAGANGenerator(nn.Module):
             num_classes=num_classes if cfg.conditional else 0,
             attention_res=cfg.attention_res,
             resolution=resolution,
+            class_embedding=cfg.class_embedding,
+            hierarchical_z=cfg.hierarchical_z,
         )
 
     def class_embedding(self, labels: Tensor) -> Tensor:
-        """N -> N×128: the shared class embedding that every conditional BN reads."""
-        if self.embed is None:
+        """N -> N×128 shared class embeddings (N×num_classes one-hot for per_class), what every
+        conditional BN reads; a mix of two rows is a mix of two classes."""
+        if not self.num_classes:
             raise ValueError("an unconditional generator has no class embedding")
+        if self.per_class:
+            return F.one_hot(labels, self.num_classes).float()
         return self.embed(labels)
 
     def forward(self, z: Tensor, labels: Tensor | None = None, *, embedding: Tensor | None = None) -> Tensor:
         """z (N×z_dim) and either class labels (N) or class embeddings (N×128) directly, e.g.
         a mix of two classes' embeddings."""
-        if embedding is None and self.embed is not None:
+        if embedding is None and self.num_classes:
             embedding = self.class_embedding(labels)
-        h = self.linear(z).view(-1, self.g_ch, 4, 4)
+        chunks = [z]
+        if self.chunk:
+            chunks = list(z.split([z.shape[1] - len(self.blocks) * self.chunk] + [self.chunk] * len(self.blocks), 1))
+        h = self.linear(chunks[0]).view(-1, self.g_ch, 4, 4)
         for i, block in enumerate(self.blocks):
-            h = block(h, embedding)
+            condition = embedding
+            if self.chunk:
+                condition = chunks[i + 1] if embedding is None else torch.cat([chunks[i + 1], embedding], 1)
+            h = block(h, condition)
             if i == self.attention_after:
                 h = self.attention(h)
         return self.to_rgb(F.relu(self.bn(h))).tanh()

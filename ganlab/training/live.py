@@ -18,7 +18,6 @@ import json
 import os
 from pathlib import Path
 
-from dvclive import Live
 from PIL import Image
 
 from ganlab.io import atomic_path, atomic_write_text
@@ -70,6 +69,8 @@ class TrainingLive:
         self.dir = Path(live_dir)
         if resume_at > 0:
             trim_history(self.dir, keep_until=resume_at)
+        from dvclive import Live  # imports DVC: only where a run logs
+
         # Inside a stage: no experiment of its own (dvc exp run makes it), no edits to dvc.yaml
         # (the stage declares these files), no report, no system monitor thread.
         self.live = Live(str(self.dir), resume=resume_at > 0, save_dvc_exp=False, dvcyaml=None, report=None)

@@ -82,7 +82,7 @@ def build_trainer(
 
 
 class _NoLog:
-    """What ranks other than 0 log to."""
+    """What ranks other than 0, and runs without a live directory, log to."""
 
     def log(self, iteration: int, metrics: dict, *, preview=None) -> None:
         pass
@@ -99,11 +99,12 @@ def train(
     device: str,
     data_paths: list[str | Path],
     out_dir: str | Path,
-    live_dir: str | Path,
+    live_dir: str | Path | None,
     progress: bool = True,
 ) -> TrainState:
     """Train model `name` to `cfg.iterations`, resuming from `out_dir/last.pt` when possible,
-    logging to the DVCLive directory `live_dir` (ganlab.training.live).
+    logging to the DVCLive directory `live_dir` (ganlab.training.live), or nowhere for None
+    (studies that read only the checkpoints).
 
     Under torchrun each worker trains its slice of every batch (ganlab.distributed); rank 0
     alone logs and writes checkpoints, which are those of a single-process run.
@@ -120,7 +121,7 @@ def train(
     config = run_config(name, cfg, seed=seed, data_digest=_data_digest(splits), resolution=splits[0].resolution)
     _prepare_output(out_dir, config, cfg.iterations, state, world)
 
-    live = TrainingLive(live_dir, resume_at=state.iteration) if world.is_main else _NoLog()
+    live = TrainingLive(live_dir, resume_at=state.iteration) if world.is_main and live_dir else _NoLog()
     if state.iteration >= cfg.iterations:
         if world.is_main:
             print(f"{name}: already trained to iteration {state.iteration}")

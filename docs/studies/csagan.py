@@ -1,0 +1,359 @@
+"""Issue 20: why cSAGAN lags DCGAN on Fashion-MNIST. Ablations, a peer comparison with Mimicry's
+cGAN-PD networks, and the full-length DCGAN, all trained side by side on one GPU.
+
+    python docs/studies/csagan.py prepare --fashion-mnist DIR --out runs/csagan
+    python docs/studies/csagan.py train   --out runs/csagan --until UNIX_TIME [--mimicry DIR]
+    python docs/studies/csagan.py score   --out runs/csagan --workers 6 [--mimicry DIR]
+    python docs/studies/csagan.py report  --out runs/csagan
+
+`train` starts every run of `runs()` (or those named by --only) as its own process and stops
+them all at --until: each keeps
+the checkpoints (every 1000 iterations) it reached, and resumes exactly if started again.
+Runs of one study compare at equal iterations, so a run stopped early costs length, not
+fairness. `score` gives every checkpoint FID and intra-FID under one protocol: 2048
+generated (class-balanced, latent seed 0) vs the 10k test images, pytorch-fid Inception;
+intra-FID is the mean over classes of each class's ~205 generated images vs its 1000 test
+images. `report` re-scores the best checkpoint of each run named by --runs at 10k vs the 10k
+test images (latent seed 1) with FID, KID and per-class FID, beside the real-data floor, and
+draws every run's class grid.
+
+Mimicry (github.com/kwotsin/mimicry, commit a7fda06) is the yardstick, not part of ganlab: its
+cGAN-PD 32 networks are imported from a checkout given by --mimicry and trained by ganlab's
+loop, data and hinge loss, like ganlab's own cSAGAN with the same recipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+from variant import write_variant  # docs/studies/variant.py, beside this script
+
+from ganlab.config import SAGANConfig
+from ganlab.io import atomic_write_text
+
+WIDTH64 = {"sagan.g_ch": 64, "sagan.d_ch": 64}
+LONG = {"sagan.iterations": 50000, "dcgan.iterations": 50000}
+# The peer recipe of the issue: hinge, n_dis 1, lr 1e-4/4e-4, betas (0, 0.9), batch 64, no EMA,
+# no attention (Mimicry's cGAN-PD has none), widths 64/64.
+PEER = {**WIDTH64, "sagan.attention_res": 0, "sagan.ema": 0.0}
+ABLATIONS = {
+    "base": {},
+    "no_sn_embed": {"sagan.class_embedding": "shared"},
+    "per_class": {"sagan.class_embedding": "per_class"},
+    "hier_z": {"sagan.hierarchical_z": True},
+    "lr_d_2e-4": {"sagan.lr_d": 2.0e-4},
+    "d_wide": {"sagan.d_ch": 128},
+    "diffaug": {"sagan.diffaug": "color,translation,cutout"},
+    "biggan": {"sagan.class_embedding": "shared", "sagan.hierarchical_z": True},
+}
+
+
+def runs() -> dict[str, tuple[str, dict]]:
+    """run name -> (model, params overrides)."""
+    out = {"dcgan": ("dcgan", {})}
+    for seed in (0, 1):
+        for arm, change in ABLATIONS.items():
+            out[f"{arm}_s{seed}"] = ("sagan", {**WIDTH64, **change, "seed": seed})
+        out[f"peer_ganlab_s{seed}"] = ("sagan", {**PEER, "seed": seed})
+        out[f"peer_mimicry_s{seed}"] = ("mimicry", {**PEER, "seed": seed})
+    return out
+
+
+# --- Mimicry's cGAN-PD 32 behind ganlab's generator/discriminator interface -----------------
+
+
+def register_mimicry(checkout: str | None) -> None:
+    """Add "mimicry" to ganlab's model and trainer dicts, built from Mimicry's own classes.
+
+    Mimicry's package __init__ imports its TensorFlow metrics, so its modules are loaded under
+    a bare parent package with only the files the networks need."""
+    if not checkout:
+        return
+    import importlib.util
+    import types
+
+    root = Path(checkout) / "torch_mimicry"
+    for package in ("torch_mimicry", "torch_mimicry.nets"):
+        module = types.ModuleType(package)
+        module.__path__ = [str(root / Path(*package.split(".")[1:]))]
+        sys.modules[package] = module
+    spec = importlib.util.find_spec("torch_mimicry.nets.cgan_pd.cgan_pd_32")
+    cgan_pd_32 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cgan_pd_32)
+
+    from ganlab.models import GAN, MODELS
+    from ganlab.training.gan import NoiseGAN
+    from ganlab.training.loop import TRAINERS
+
+    class MimicryGenerator(nn.Module):
+        def __init__(self, *, z_dim: int, g_ch: int, num_classes: int) -> None:
+            super().__init__()
+            self.z_dim, self.num_classes, self.resolution = z_dim, num_classes, 32
+            self.net = cgan_pd_32.CGANPDGenerator32(num_classes=num_classes, nz=z_dim, ngf=g_ch)
+
+        @classmethod
+        def from_config(cls, cfg: SAGANConfig, *, num_classes: int, resolution: int) -> MimicryGenerator:
+            if resolution != 32 or not num_classes:
+                raise SystemExit("Mimicry's cGAN-PD 32 needs 32-pixel images with classes")
+            return cls(z_dim=cfg.z_dim, g_ch=cfg.g_ch, num_classes=num_classes)
+
+        def forward(self, z, labels=None):
+            return self.net(z, labels)
+
+    class MimicryDiscriminator(nn.Module):
+        def __init__(self, *, d_ch: int, num_classes: int) -> None:
+            super().__init__()
+            self.net = cgan_pd_32.CGANPDDiscriminator32(num_classes=num_classes, ndf=d_ch)
+
+        @classmethod
+        def from_config(cls, cfg: SAGANConfig, *, num_classes: int, resolution: int) -> MimicryDiscriminator:
+            return cls(d_ch=cfg.d_ch, num_classes=num_classes)
+
+        def forward(self, x, labels=None):
+            return self.net(x, labels).flatten()
+
+    MODELS["mimicry"] = GAN(SAGANConfig, MimicryGenerator, MimicryDiscriminator)
+    TRAINERS["mimicry"] = NoiseGAN
+
+
+# --- phases ---------------------------------------------------------------------------------
+
+
+def prepare(args: argparse.Namespace) -> None:
+    from ganlab.config import load_params
+    from ganlab.data.prepare import prepare as prepare_data
+    from ganlab.metrics.reference import compute_reference
+
+    out = Path(args.out)
+    (out / "params").mkdir(parents=True, exist_ok=True)
+    extra = {k: yaml.safe_load(v) for k, _, v in (item.partition("=") for item in args.set)}
+    for name, (_, overrides) in runs().items():
+        write_variant(out / "params" / f"{name}.yaml", {**LONG, **overrides, **extra}, device="auto")
+    write_variant(out / "prepare.yaml", {}, source=args.fashion_mnist)
+    data = out / "data"
+    if not (data / "test.pt").exists():
+        prepare_data(
+            load_params(out / "prepare.yaml").data,
+            train_out=data / "train.pt",
+            test_out=data / "test.pt",
+            bad_out=data / "bad_files.txt",
+        )
+    if args.reference and not (data / "test_stats.npz").exists():
+        compute_reference(
+            reference="test",
+            test_path=data / "test.pt",
+            train_path=data / "train.pt",
+            stats_out=data / "test_stats.npz",
+            reference_features_out=data / "test_features.npz",
+            floor_features_out=data / "floor_features.npz",
+            batch_size=500,
+            device="auto",
+            progress=False,
+        )
+
+
+def train(args: argparse.Namespace) -> None:
+    """Every run in its own process, all at once; all stopped at --until."""
+    out = Path(args.out)
+    procs = {}
+    for name, (model, _) in runs().items():
+        if args.only and name not in args.only:
+            continue
+        cmd = [sys.executable, __file__, "train-one", "--out", args.out, "--run", name, "--model", model]
+        cmd += ["--mimicry", args.mimicry] if args.mimicry else []
+        log = open(out / f"{name}.log", "a")
+        procs[name] = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}
+        )
+        if name == "dcgan" and hasattr(os, "setpriority"):
+            try:  # its full 50k iterations are the one length fixed in advance: first call on the CPU
+                os.setpriority(os.PRIO_PROCESS, procs[name].pid, -5)
+            except PermissionError:
+                pass
+    while procs and time.time() < args.until:
+        time.sleep(5)
+        for name, proc in list(procs.items()):
+            if proc.poll() is not None:
+                print(f"{name}: exited with {proc.returncode}", flush=True)
+                del procs[name]
+    for proc in procs.values():
+        proc.terminate()
+    for proc in procs.values():
+        proc.wait()
+
+
+def train_one(args: argparse.Namespace) -> None:
+    from ganlab.config import load_params
+    from ganlab.training.loop import train as train_loop
+
+    register_mimicry(args.mimicry)
+    out = Path(args.out)
+    params = load_params(out / "params" / f"{args.run}.yaml")
+    section = "sagan" if args.model == "mimicry" else args.model
+    train_loop(
+        args.model,
+        getattr(params, section),
+        seed=params.seed,
+        device=params.device,
+        data_paths=[out / "data" / "train.pt"],
+        out_dir=out / "runs" / args.run,
+        live_dir=None,
+        progress=False,
+    )
+
+
+class Scorer:
+    """FID, KID and intra-FID of checkpoints under the study's protocol, with every class's
+    reference prepared once."""
+
+    def __init__(self, out: Path, device: torch.device) -> None:
+        from ganlab.metrics.fid import FrechetReference, InceptionFeatures, load_statistics, statistics
+        from ganlab.metrics.reference import load_features
+
+        self.device, self.statistics = device, statistics
+        self.inception = InceptionFeatures(device=device)
+        stats = load_statistics(out / "data" / "test_stats.npz")
+        self.reference = FrechetReference(stats["mu"], stats["sigma"], device=device)
+        self.features, self.labels = load_features(out / "data" / "test_features.npz")
+        self.classes = {
+            c: FrechetReference(*statistics(self.features[self.labels == c]), device=device)
+            for c in np.unique(self.labels)
+        }
+
+    def __call__(self, checkpoint: Path, *, n: int, seed: int, with_kid: bool = False) -> dict:
+        from ganlab.metrics.kid import kid
+        from ganlab.sampling import balanced_labels, generate_batches
+        from ganlab.training.checkpoints import load_generator
+
+        generator, meta = load_generator(checkpoint, self.device)
+        labels = balanced_labels(n, generator.num_classes, device=self.device)
+        batches = generate_batches(generator, n=n, batch_size=256, seed=seed, device=self.device, labels=labels)
+        features = self.inception.of_batches(batches)
+        row = {"iteration": int(meta["iteration"]), "fid": self.reference.distance(*self.statistics(features))}
+        if with_kid:  # 100 subsets of 1000: seconds of CPU, so only where the report needs it
+            kid_ = kid(features, self.features)
+            row.update(kid=kid_["mean"], kid_std=kid_["std"])
+        if generator.num_classes:
+            labels = labels.cpu().numpy()
+            row["per_class_fid"] = {
+                meta["classes"][c]: ref.distance(*self.statistics(features[labels == c]))
+                for c, ref in self.classes.items()
+            }
+            row["intra_fid"] = float(np.mean(list(row["per_class_fid"].values())))
+        return row
+
+
+def score(args: argparse.Namespace) -> None:
+    """Checkpoints dealt round-robin to --workers processes sharing the GPU."""
+    out = Path(args.out)
+    if args.worker is None:
+        cmd = [sys.executable, __file__, "score", "--out", args.out, "--workers", str(args.workers), "--n", str(args.n)]
+        cmd += ["--mimicry", args.mimicry] if args.mimicry else []
+        procs = [subprocess.Popen(cmd + ["--worker", str(w)]) for w in range(args.workers)]
+        codes = [p.wait() for p in procs]
+        rows = {}
+        for part in sorted(out.glob("scores.*.json")):  # what every worker finished, also after a timeout
+            for run, items in json.loads(part.read_text()).items():
+                rows.setdefault(run, []).extend(items)
+        for items in rows.values():
+            items.sort(key=lambda r: r["iteration"])
+        (out / "scores.json").write_text(json.dumps(rows, indent=1) + "\n")
+        print(f"scored {sum(map(len, rows.values()))} checkpoints of {len(rows)} runs; worker exits {codes}")
+        return
+    from ganlab.training.checkpoints import list_snapshots
+
+    register_mimicry(args.mimicry)
+    todo = [(run, ckpt) for run in runs() for ckpt in list_snapshots(out / "runs" / run / "checkpoints")]
+    part = out / f"scores.{args.worker}.json"
+    done = json.loads(part.read_text()) if part.exists() else {}
+    scorer = Scorer(out, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    for i, (run, ckpt) in enumerate(todo):
+        iteration = int(ckpt.stem.split("_")[1])
+        if i % args.workers != args.worker or any(r["iteration"] == iteration for r in done.get(run, [])):
+            continue
+        # DCGAN is unconditional: FID only.
+        done.setdefault(run, []).append(scorer(ckpt, n=args.n, seed=0))
+        atomic_write_text(json.dumps(done) + "\n", part)  # a timeout may stop this worker any time
+
+
+def report(args: argparse.Namespace) -> None:
+    """Best checkpoint (lowest FID at 2048) of DCGAN and the seed-0 ablation runs, re-scored at
+    10k vs the 10k test images with latent seed 1; the floor; class grids of each run's last
+    checkpoint."""
+    from ganlab.grids import grid_image
+    from ganlab.metrics.fid import FrechetReference, load_statistics
+    from ganlab.metrics.reference import floor_fid, load_features
+    from ganlab.sampling import generate
+    from ganlab.training.checkpoints import load_generator, snapshot_path
+
+    register_mimicry(args.mimicry)
+    out = Path(args.out)
+    scores = json.loads((out / "scores.json").read_text())
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    scorer = Scorer(out, device)
+    stats = load_statistics(out / "data" / "test_stats.npz")
+    floor, n_floor = floor_fid(
+        load_features(out / "data" / "floor_features.npz")[0],
+        FrechetReference(stats["mu"], stats["sigma"]),
+        n=args.n_report,
+    )
+    result = {
+        "protocol": "10k generated (class-balanced, latent seed 1) vs the 10k test images, pytorch-fid "
+        "Inception; per-class FID: 1k per class vs that class's 1k test images",
+        "floor": {"fid": floor, "n": n_floor},
+    }
+    (out / "grids").mkdir(exist_ok=True)
+    for run in args.runs:
+        rows = scores.get(run)
+        if not rows:
+            continue
+        best = min(rows, key=lambda r: r["fid"])
+        ckpt = snapshot_path(out / "runs" / run / "checkpoints", best["iteration"])
+        result[run] = {
+            "best_iteration": best["iteration"],
+            "curve_fid": best["fid"],
+            "last_iteration": rows[-1]["iteration"],
+            **scorer(ckpt, n=args.n_report, seed=1, with_kid=True),
+        }
+        print(run, json.dumps({k: v for k, v in result[run].items() if k != "per_class_fid"}), flush=True)
+    for run, rows in scores.items():
+        last = snapshot_path(out / "runs" / run / "checkpoints", rows[-1]["iteration"])
+        generator, _ = load_generator(last, device)
+        images = generate(generator, n=100, batch_size=100, seed=0, device=device)  # class-balanced: a column per class
+        grid_image(images.cpu(), nrow=10).save(out / "grids" / f"{run}_{rows[-1]['iteration']}.png")
+    (out / "report.json").write_text(json.dumps(result, indent=1) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("phase", choices=("prepare", "train", "train-one", "score", "report"))
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--fashion-mnist", help="folder of the official idx .gz files (prepare)")
+    parser.add_argument("--reference", action="store_true", help="prepare: also the test-set Inception reference")
+    parser.add_argument("--set", nargs="*", default=[], help="prepare: key=value for every run (smoke tests)")
+    parser.add_argument("--until", type=float, default=float("inf"), help="train: stop every run at this Unix time")
+    parser.add_argument("--only", nargs="*", help="train: these runs only")
+    parser.add_argument("--mimicry", help="a checkout of kwotsin/mimicry")
+    parser.add_argument("--run")
+    parser.add_argument("--model")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--worker", type=int)
+    parser.add_argument("--n", type=int, default=2048, help="score: images generated per checkpoint")
+    parser.add_argument("--n-report", type=int, default=10000, help="report: images generated per model")
+    parser.add_argument("--runs", nargs="*", default=["dcgan", "base_s0", "base_s1"])
+    args = parser.parse_args()
+    {"prepare": prepare, "train": train, "train-one": train_one, "score": score, "report": report}[args.phase](args)
+
+
+if __name__ == "__main__":
+    main()
