@@ -104,6 +104,10 @@ class DCGANConfig(GANConfig):
     spectral_norm: bool  # on D's layers
 
 
+# How cSAGAN's G conditions its BNs on the class (SAGANConfig.class_embedding)
+CLASS_EMBEDDINGS = ("shared_sn", "shared", "per_class")
+
+
 @dataclass(frozen=True, kw_only=True)
 class SAGANConfig(GANConfig):
     # Self-attention needs C/8 query channels, hence at least 8 channels.
@@ -115,7 +119,7 @@ class SAGANConfig(GANConfig):
     conditional: bool
     # How G's conditional BNs see the class: one shared embedding with spectral norm on it
     # (shared_sn), BigGAN's shared embedding without it (shared), or SNGAN's per-class γ/β (per_class)
-    class_embedding: str = _check(choices=("shared_sn", "shared", "per_class"))
+    class_embedding: str = _check(choices=CLASS_EMBEDDINGS)
     hierarchical_z: bool  # BigGAN: z split in chunks, one to the input linear and one per G block
 
 

@@ -8,11 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganlab.config import SAGANConfig
+from ganlab.config import CLASS_EMBEDDINGS, SAGANConfig
 from ganlab.errors import GanlabError
 from ganlab.layers import BatchNorm2d, ConditionalBatchNorm2d, SelfAttention, sn_conv, sn_embedding, sn_linear
 
-CLASS_EMBEDDINGS = ("shared_sn", "shared", "per_class")
 SHARED_EMBED_DIM = 128  # BigGAN's shared class embedding
 
 # Block widths as divisors of the widest layer (g_ch, d_ch). 32 pixels is SNGAN's CIFAR layout,
@@ -139,7 +138,7 @@ class SAGANGenerator(nn.Module):
             self.embed = nn.Embedding(num_classes, class_dim)
             nn.init.xavier_uniform_(self.embed.weight)  # as sn_embedding, minus the norm bound
         embed_dim = class_dim + self.chunk
-        self.linear = sn_linear(z_dim - n_blocks * self.chunk, 4 * 4 * g_ch)  # z (or its first chunk) -> g×4×4
+        self.linear = sn_linear(self.chunk or z_dim, 4 * 4 * g_ch)  # z (or its first chunk) -> g×4×4
         widths = [g_ch] + [g_ch // div for div in G_LAYOUT[resolution]]
         # Each block doubles the size: g×4×4 -> w1×8×8 -> ... -> wn×R×R (all g at 32 pixels).
         self.blocks = nn.ModuleList(
@@ -178,9 +177,7 @@ class SAGANGenerator(nn.Module):
         a mix of two classes' embeddings."""
         if embedding is None and self.num_classes:
             embedding = self.class_embedding(labels)
-        chunks = [z]
-        if self.chunk:
-            chunks = list(z.split([z.shape[1] - len(self.blocks) * self.chunk] + [self.chunk] * len(self.blocks), 1))
+        chunks = z.split(self.chunk, 1) if self.chunk else [z]
         h = self.linear(chunks[0]).view(-1, self.g_ch, 4, 4)
         for i, block in enumerate(self.blocks):
             condition = embedding
