@@ -11,7 +11,7 @@ from ganlab.errors import GanlabError
 from ganlab.metrics.fid import FrechetReference, statistics
 from ganlab.metrics.kid import kid
 from ganlab.metrics.reference import floor_fid, save_features
-from ganlab.metrics.report import per_class_fid, write_report
+from ganlab.metrics.report import ClassReferences, per_class_fid, score_checkpoint, write_report
 from ganlab.metrics.select import select_best
 from ganlab.training.checkpoints import snapshot_path
 from tests.conftest import save_test_snapshot
@@ -159,3 +159,47 @@ def test_report_is_complete_and_deterministic(scored_setup):
 def test_report_seed_must_differ_from_the_curve_seed(scored_setup):
     with pytest.raises(GanlabError, match=r"report.seed: expected a latent seed different from seed \(0\)"):
         _report(scored_setup, seed=0)
+
+
+def test_class_references_built_once_score_as_per_class_fid():
+    """One ClassReferences serves many generated sets, each scored exactly as per_class_fid would."""
+    rng = np.random.default_rng(2)
+    ref, ref_labels = rng.standard_normal((120, 6)), np.arange(120) % 3
+    references = ClassReferences(ref, ref_labels, ["a", "b", "c"])
+    for shift in (0.0, 0.3):
+        gen, gen_labels = rng.standard_normal((60, 6)) + shift, np.arange(60) % 3
+        assert references.distances(gen, gen_labels) == per_class_fid(gen, gen_labels, ref, ref_labels, ["a", "b", "c"])
+
+
+def _score(root, **kw):
+    from ganlab.metrics.fid import InceptionFeatures, load_statistics
+    from ganlab.metrics.reference import load_features
+
+    stats = load_statistics(root / "stats.npz")
+    features, labels = load_features(root / "reference_features.npz")
+    return score_checkpoint(
+        root / "best" / "sagan.pt",
+        inception=InceptionFeatures(device=torch.device("cpu")),
+        reference=FrechetReference(stats["mu"], stats["sigma"]),
+        ref_features=features,
+        ref_labels=labels,
+        n=20,
+        seed=1,
+        batch_size=10,
+        **kw,
+    )
+
+
+def test_score_checkpoint_takes_prepared_class_references_and_can_skip_kid(scored_setup):
+    from ganlab.metrics.reference import load_features
+
+    features, labels = load_features(scored_setup / "reference_features.npz")
+    full = _score(scored_setup)
+    prepared = _score(
+        scored_setup, with_kid=False, class_references=ClassReferences(features, labels, ["sneaker", "boot"])
+    )
+    assert "kid" in full and "kid" not in prepared
+    assert prepared["fid"] == full["fid"] and prepared["per_class_fid"] == full["per_class_fid"]
+    # References of other classes would score the wrong images against each class: refused.
+    with pytest.raises(GanlabError, match=r"sagan.pt: the generator's classes \['sneaker', 'boot'\] are not"):
+        _score(scored_setup, class_references=ClassReferences(features, labels, ["boot", "sneaker"]))

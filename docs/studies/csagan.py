@@ -32,7 +32,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 from torch import nn
@@ -213,44 +212,38 @@ def train_one(args: argparse.Namespace) -> None:
 
 
 class Scorer:
-    """FID, KID and intra-FID of checkpoints under the study's protocol, with every class's
-    reference prepared once."""
+    """ganlab's report scoring (ganlab.metrics.report.score_checkpoint) under the study's
+    protocol, with the test set's Inception reference and every class's reference built once."""
 
     def __init__(self, out: Path, device: torch.device) -> None:
-        from ganlab.metrics.fid import FrechetReference, InceptionFeatures, load_statistics, statistics
+        from ganlab.data.prepared import load_split
+        from ganlab.metrics.fid import FrechetReference, InceptionFeatures, linalg_device, load_statistics
         from ganlab.metrics.reference import load_features
+        from ganlab.metrics.report import ClassReferences
 
-        self.device, self.statistics = device, statistics
         self.inception = InceptionFeatures(device=device)
         stats = load_statistics(out / "data" / "test_stats.npz")
-        self.reference = FrechetReference(stats["mu"], stats["sigma"], device=device)
+        self.reference = FrechetReference(stats["mu"], stats["sigma"], device=linalg_device(device))
         self.features, self.labels = load_features(out / "data" / "test_features.npz")
-        self.classes = {
-            c: FrechetReference(*statistics(self.features[self.labels == c]), device=device)
-            for c in np.unique(self.labels)
-        }
+        classes = load_split(out / "data" / "test.pt").classes
+        self.classes = ClassReferences(self.features, self.labels, classes, device=linalg_device(device))
 
     def __call__(self, checkpoint: Path, *, n: int, seed: int, with_kid: bool = False) -> dict:
-        from ganlab.metrics.kid import kid
-        from ganlab.sampling import balanced_labels, generate_batches
-        from ganlab.training.checkpoints import load_generator
+        """KID (100 subsets of 1000) only where the report needs it: FID alone per curve point."""
+        from ganlab.metrics.report import score_checkpoint
 
-        generator, meta = load_generator(checkpoint, self.device)
-        labels = balanced_labels(n, generator.num_classes, device=self.device)
-        batches = generate_batches(generator, n=n, batch_size=256, seed=seed, device=self.device, labels=labels)
-        features = self.inception.of_batches(batches)
-        row = {"iteration": int(meta["iteration"]), "fid": self.reference.distance(*self.statistics(features))}
-        if with_kid:  # 100 subsets of 1000: seconds of CPU, so only where the report needs it
-            kid_ = kid(features, self.features)
-            row.update(kid=kid_["mean"], kid_std=kid_["std"])
-        if generator.num_classes:
-            labels = labels.cpu().numpy()
-            row["per_class_fid"] = {
-                meta["classes"][c]: ref.distance(*self.statistics(features[labels == c]))
-                for c, ref in self.classes.items()
-            }
-            row["intra_fid"] = float(np.mean(list(row["per_class_fid"].values())))
-        return row
+        return score_checkpoint(
+            checkpoint,
+            inception=self.inception,
+            reference=self.reference,
+            ref_features=self.features,
+            ref_labels=self.labels,
+            n=n,
+            seed=seed,
+            batch_size=256,
+            with_kid=with_kid,
+            class_references=self.classes,  # unused for DCGAN, which is unconditional
+        )
 
 
 def score(args: argparse.Namespace) -> None:

@@ -36,6 +36,49 @@ from ganlab.training.checkpoints import load_generator
 MIN_CLASS_IMAGES = 2  # the fewest images a covariance can be estimated from
 
 
+class ClassReferences:
+    """Every class's Fréchet reference, built once from the reference features.
+
+    Scoring many checkpoints against the same classes then costs one eigvalsh per class and
+    checkpoint instead of also re-estimating and re-decomposing each class's covariance.
+
+    A class with fewer than MIN_CLASS_IMAGES reference images has no covariance to compare with;
+    it is left out with a warning (more generated images cannot help there). Too few generated
+    images is an error, since raising report.n_samples fixes it.
+    """
+
+    def __init__(
+        self, features: np.ndarray, labels: np.ndarray, classes: list[str], *, device: torch.device | None = None
+    ) -> None:
+        self.classes = list(classes)
+        self.sizes = [int(np.sum(labels == c)) for c in range(len(self.classes))]
+        self.references = {
+            c: FrechetReference(*statistics(features[labels == c]), device=device)
+            for c, size in enumerate(self.sizes)
+            if size >= MIN_CLASS_IMAGES
+        }
+
+    def distances(self, gen_features: np.ndarray, gen_labels: np.ndarray) -> dict[str, float]:
+        """FID of each class's generated images against that class's reference images."""
+        out = {}
+        for c, name in enumerate(self.classes):
+            gen = gen_features[gen_labels == c]
+            if c not in self.references:
+                print(
+                    f"warning: per-class FID leaves out class {c} ({name}): {self.sizes[c]} reference image(s), "
+                    f"{len(gen)} generated; it needs at least {MIN_CLASS_IMAGES} reference images",
+                    file=sys.stderr,
+                )
+                continue
+            if len(gen) < MIN_CLASS_IMAGES:
+                raise GanlabError(
+                    f"per-class FID of class {c} ({name}): needs at least {MIN_CLASS_IMAGES} generated images, "
+                    f"found {len(gen)} (and {self.sizes[c]} reference); raise report.n_samples"
+                )
+            out[name] = self.references[c].distance(*statistics(gen))
+        return out
+
+
 def per_class_fid(
     gen_features: np.ndarray,
     gen_labels: np.ndarray,
@@ -45,29 +88,9 @@ def per_class_fid(
     *,
     device: torch.device | None = None,
 ) -> dict[str, float]:
-    """FID of each class's generated images against that class's reference images.
-
-    A class with fewer than MIN_CLASS_IMAGES reference images has no covariance to compare with;
-    it is left out with a warning (more generated images cannot help there). Too few generated
-    images is an error, since raising report.n_samples fixes it.
-    """
-    out = {}
-    for c, name in enumerate(classes):
-        gen, ref = gen_features[gen_labels == c], ref_features[ref_labels == c]
-        if len(ref) < MIN_CLASS_IMAGES:
-            print(
-                f"warning: per-class FID leaves out class {c} ({name}): {len(ref)} reference image(s), "
-                f"{len(gen)} generated; it needs at least {MIN_CLASS_IMAGES} reference images",
-                file=sys.stderr,
-            )
-            continue
-        if len(gen) < MIN_CLASS_IMAGES:
-            raise GanlabError(
-                f"per-class FID of class {c} ({name}): needs at least {MIN_CLASS_IMAGES} generated images, "
-                f"found {len(gen)} (and {len(ref)} reference); raise report.n_samples"
-            )
-        out[name] = FrechetReference(*statistics(ref), device=device).distance(*statistics(gen))
-    return out
+    """FID of each class's generated images against that class's reference images (see
+    ClassReferences, which keeps the references for scoring more than one set)."""
+    return ClassReferences(ref_features, ref_labels, classes, device=device).distances(gen_features, gen_labels)
 
 
 def score_checkpoint(
@@ -81,10 +104,16 @@ def score_checkpoint(
     seed: int,
     batch_size: int,
     kid_first: bool = False,
+    with_kid: bool = True,
+    class_references: ClassReferences | None = None,
     world: World = SINGLE,
 ) -> dict | None:
     """FID, KID and (for conditional generators) per-class FID of one checkpoint; under torchrun
-    the ranks share the generation and Inception passes, and rank 0 scores (None elsewhere)."""
+    the ranks share the generation and Inception passes, and rank 0 scores (None elsewhere).
+
+    `class_references` (built from ref_features/ref_labels when None) lets a caller scoring many
+    checkpoints build each class's reference once; `with_kid=False` skips KID's subset sums for
+    rows that only need FID."""
     generator, meta = load_generator(checkpoint, inception.device)
     labels = balanced_labels(n, generator.num_classes, device=inception.device)
     batches = generate_batches(
@@ -93,19 +122,24 @@ def score_checkpoint(
     features = inception.of_batches(batches, world=world)
     if not world.is_main:
         return None
-    fid, kid_ = reference.distance(*statistics(features)), kid(features, ref_features)
     row = {"iteration": int(meta["iteration"]), "precision": meta["config"]["params"].get("precision", "fp32")}
+    scores = {"fid": reference.distance(*statistics(features))}
+    if with_kid:
+        scores["kid"] = kid(features, ref_features)
     # KID first where it is the headline: JSON keeps the order, so `dvc exp show` does too.
-    row.update({"kid": kid_, "fid": fid} if kid_first else {"fid": fid, "kid": kid_})
+    order = ("kid", "fid") if kid_first else ("fid", "kid")
+    row.update({key: scores[key] for key in order if key in scores})
     if generator.num_classes:
-        per_class = per_class_fid(
-            features,
-            labels.cpu().numpy(),
-            ref_features,
-            ref_labels,
-            list(meta["classes"]),
-            device=linalg_device(inception.device),
-        )
+        classes = list(meta["classes"])
+        if class_references is None:
+            class_references = ClassReferences(
+                ref_features, ref_labels, classes, device=linalg_device(inception.device)
+            )
+        elif class_references.classes != classes:
+            raise GanlabError(
+                f"{checkpoint}: the generator's classes {classes} are not the reference's {class_references.classes}"
+            )
+        per_class = class_references.distances(features, labels.cpu().numpy())
         row["intra_fid"] = float(np.mean(list(per_class.values()))) if per_class else None
         row["per_class_fid"] = per_class
     return row
