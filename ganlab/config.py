@@ -121,6 +121,8 @@ class SAGANConfig(GANConfig):
     # (shared_sn), BigGAN's shared embedding without it (shared), or SNGAN's per-class γ/β (per_class)
     class_embedding: str = _check(choices=CLASS_EMBEDDINGS)
     hierarchical_z: bool  # BigGAN: z split in chunks, one to the input linear and one per G block
+    # spectral norm on G's layers (SAGAN, BigGAN) or not (SNGAN, Mimicry's cGAN-PD); D always has it
+    g_spectral_norm: bool
 
 
 # `emoji:<vendor>`, `folder:<path>`, or `<dataset>:<class name>` of a labelled dataset

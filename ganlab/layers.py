@@ -64,21 +64,25 @@ class SpectralNorm(nn.Module):
         return weight
 
 
-def sn(module: nn.Module) -> nn.Module:
-    """Xavier init, then spectral norm on `module.weight`."""
+def sn(module: nn.Module, *, spectral_norm: bool = True) -> nn.Module:
+    """Xavier init, then spectral norm on `module.weight`; with spectral_norm=False the same
+    init and plain weights (a network without SN on some part, e.g. SNGAN's generator)."""
     nn.init.xavier_uniform_(module.weight)
     if getattr(module, "bias", None) is not None:
         nn.init.zeros_(module.bias)
-    parametrize.register_parametrization(module, "weight", SpectralNorm(module.weight))
+    if spectral_norm:
+        parametrize.register_parametrization(module, "weight", SpectralNorm(module.weight))
     return module
 
 
-def sn_conv(in_ch: int, out_ch: int, kernel_size: int = 3, *, bias: bool = True) -> nn.Module:
-    return sn(nn.Conv2d(in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=bias))
+def sn_conv(
+    in_ch: int, out_ch: int, kernel_size: int = 3, *, bias: bool = True, spectral_norm: bool = True
+) -> nn.Module:
+    return sn(nn.Conv2d(in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=bias), spectral_norm=spectral_norm)
 
 
-def sn_linear(in_features: int, out_features: int, *, bias: bool = True) -> nn.Module:
-    return sn(nn.Linear(in_features, out_features, bias=bias))
+def sn_linear(in_features: int, out_features: int, *, bias: bool = True, spectral_norm: bool = True) -> nn.Module:
+    return sn(nn.Linear(in_features, out_features, bias=bias), spectral_norm=spectral_norm)
 
 
 def sn_embedding(num_embeddings: int, dim: int) -> nn.Module:
@@ -162,12 +166,11 @@ class SelfAttention(nn.Module):
     and lets attention in gradually.
     """
 
-    def __init__(self, *, channels: int, use_sn: bool = True) -> None:
+    def __init__(self, *, channels: int, spectral_norm: bool = True) -> None:
         super().__init__()
-        wrap = sn if use_sn else (lambda m: m)
-        self.f = wrap(nn.Conv2d(channels, channels // 8, 1, bias=False))  # queries
-        self.g = wrap(nn.Conv2d(channels, channels // 8, 1, bias=False))  # keys
-        self.h = wrap(nn.Conv2d(channels, channels, 1, bias=False))  # values
+        self.f = sn(nn.Conv2d(channels, channels // 8, 1, bias=False), spectral_norm=spectral_norm)  # queries
+        self.g = sn(nn.Conv2d(channels, channels // 8, 1, bias=False), spectral_norm=spectral_norm)  # keys
+        self.h = sn(nn.Conv2d(channels, channels, 1, bias=False), spectral_norm=spectral_norm)  # values
         self.gamma = nn.Parameter(torch.zeros(()))
 
     def _qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -203,7 +206,9 @@ class ConditionalBatchNorm2d(nn.Module):
     BatchNorm, so one generator serves the unconditional case too.
     """
 
-    def __init__(self, *, num_features: int, embed_dim: int, per_class: bool = False) -> None:
+    def __init__(
+        self, *, num_features: int, embed_dim: int, per_class: bool = False, spectral_norm: bool = True
+    ) -> None:
         super().__init__()
         self.bn = BatchNorm2d(num_features, affine=embed_dim == 0)
         if embed_dim and per_class:
@@ -212,8 +217,8 @@ class ConditionalBatchNorm2d(nn.Module):
             nn.init.zeros_(self.gain.weight)
             nn.init.zeros_(self.bias.weight)
         elif embed_dim:
-            self.gain = sn_linear(embed_dim, num_features, bias=False)
-            self.bias = sn_linear(embed_dim, num_features, bias=False)
+            self.gain = sn_linear(embed_dim, num_features, bias=False, spectral_norm=spectral_norm)
+            self.bias = sn_linear(embed_dim, num_features, bias=False, spectral_norm=spectral_norm)
 
     def forward(self, x: Tensor, embedding: Tensor | None) -> Tensor:
         out = self.bn(x)

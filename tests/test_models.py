@@ -207,6 +207,29 @@ def test_class_embedding_variants():
         assert G(torch.randn(1, G.z_dim), embedding=mix).shape == (1, 3, 32, 32)
 
 
+def test_g_spectral_norm_switches_every_generator_layer_but_the_embedding():
+    def sn_layers(net):
+        return {name for name, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and _parametrized(m)}
+
+    def plain_layers(net):
+        return {
+            name for name, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and not _parametrized(m)
+        }
+
+    for g_sn in (True, False):
+        cfg = _cfg("sagan", g_spectral_norm=g_sn, attention_res=16)
+        G = build_generator("sagan", cfg, num_classes=10, resolution=32)
+        D = build_discriminator("sagan", cfg, num_classes=10, resolution=32)
+        layers = sn_layers(G) | plain_layers(G)
+        # conv and linear layers of the input, the blocks (convs, shortcuts, BN gains and biases),
+        # attention (f, g, h) and the output
+        assert {"linear", "to_rgb", "attention.f", "blocks.0.conv1", "blocks.2.bn2.gain"} <= layers
+        assert (sn_layers(G), plain_layers(G)) == ((layers, set()) if g_sn else (set(), layers))
+        assert _parametrized(G.embed)  # class_embedding shared_sn decides the embedding
+        assert not plain_layers(D) and _parametrized(D.embed)  # D keeps SN either way
+        assert G(torch.randn(3, cfg.z_dim), torch.tensor([0, 4, 9])).shape == (3, 3, 32, 32)
+
+
 def test_hierarchical_z_feeds_one_chunk_per_block():
     cfg = _cfg("sagan", hierarchical_z=True, z_dim=16)  # 32 px: 3 blocks, so 4 chunks of 4
     G = build_generator("sagan", cfg, num_classes=10, resolution=32).eval()

@@ -285,3 +285,25 @@ def test_training_without_a_live_directory_writes_checkpoints_only(prepared, tmp
         "iter_000004.pt",
     ]
     assert not list(tmp_path.rglob("*.tsv")) and not list(tmp_path.rglob("metrics.json"))
+
+
+def test_a_run_saved_before_the_newer_sagan_keys_resumes_and_loads(prepared, tmp_path, capsys):
+    """Runs saved before class_embedding, hierarchical_z and g_spectral_norm existed were built as
+    their defaults now build them: they resume (nothing is deleted) and their snapshots load."""
+    from ganlab.io import atomic_torch_save
+    from ganlab.training.checkpoints import ADDED_SAGAN_KEYS
+
+    _train(tmp_path, iterations=2, ckpt_every=1)
+    last = tmp_path / "run/models/last.pt"
+    for path in [last, *sorted((tmp_path / "run/models/checkpoints").iterdir())]:
+        ckpt = load_checkpoint(path)
+        for key in ADDED_SAGAN_KEYS:
+            del ckpt["config"]["params"][key]
+        atomic_torch_save(ckpt, path)
+    generator, _ = load_generator(tmp_path / "run/models/checkpoints/iter_000002.pt")
+    assert generator(torch.randn(2, generator.z_dim), torch.tensor([0, 1])).shape == (2, 3, 32, 32)
+    _train(tmp_path, iterations=3, ckpt_every=1)
+    assert "resuming from" in capsys.readouterr().out
+    # The filled-in values are the old behaviour: a run asking for a plain G does not resume.
+    _train(tmp_path, iterations=4, ckpt_every=1, g_spectral_norm=False)
+    assert "sagan.g_spectral_norm: True -> False" in capsys.readouterr().out

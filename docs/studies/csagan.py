@@ -64,6 +64,8 @@ def runs() -> dict[str, tuple[str, dict]]:
         for arm, change in ABLATIONS.items():
             out[f"{arm}_s{seed}"] = ("sagan", {**WIDTH64, **change, "seed": seed})
         out[f"peer_ganlab_s{seed}"] = ("sagan", {**PEER, "seed": seed})
+        # The one structural difference the ablations leave between the peers: Mimicry's G has no SN.
+        out[f"peer_ganlab_plain_g_s{seed}"] = ("sagan", {**PEER, "sagan.g_spectral_norm": False, "seed": seed})
         out[f"peer_mimicry_s{seed}"] = ("mimicry", {**PEER, "seed": seed})
     return out
 

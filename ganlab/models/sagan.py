@@ -50,24 +50,27 @@ def attention_index(attention_res: int, resolution: int, *, part: str) -> int | 
     return sizes.index(attention_res)
 
 
-def _attention(channels: int, index: int | None) -> SelfAttention | None:
+def _attention(channels: int, index: int | None, *, spectral_norm: bool = True) -> SelfAttention | None:
     if index is None:
         return None
     if channels < 8:
         raise GanlabError(f"sagan.attention_res: the attention block has {channels} channels; it needs at least 8")
-    return SelfAttention(channels=channels)
+    return SelfAttention(channels=channels, spectral_norm=spectral_norm)
 
 
 class GBlock(nn.Module):
     """BN-ReLU-up-conv-BN-ReLU-conv, with a 1×1 conv on the upsampled shortcut."""
 
-    def __init__(self, *, in_ch: int, out_ch: int, embed_dim: int, per_class: bool = False) -> None:
+    def __init__(
+        self, *, in_ch: int, out_ch: int, embed_dim: int, per_class: bool = False, spectral_norm: bool = True
+    ) -> None:
         super().__init__()
-        self.bn1 = ConditionalBatchNorm2d(num_features=in_ch, embed_dim=embed_dim, per_class=per_class)
-        self.conv1 = sn_conv(in_ch, out_ch)
-        self.bn2 = ConditionalBatchNorm2d(num_features=out_ch, embed_dim=embed_dim, per_class=per_class)
-        self.conv2 = sn_conv(out_ch, out_ch)
-        self.shortcut = sn_conv(in_ch, out_ch, 1)
+        bn = dict(embed_dim=embed_dim, per_class=per_class, spectral_norm=spectral_norm)
+        self.bn1 = ConditionalBatchNorm2d(num_features=in_ch, **bn)
+        self.conv1 = sn_conv(in_ch, out_ch, spectral_norm=spectral_norm)
+        self.bn2 = ConditionalBatchNorm2d(num_features=out_ch, **bn)
+        self.conv2 = sn_conv(out_ch, out_ch, spectral_norm=spectral_norm)
+        self.shortcut = sn_conv(in_ch, out_ch, 1, spectral_norm=spectral_norm)
 
     def forward(self, x: Tensor, embedding: Tensor | None) -> Tensor:
         h = F.interpolate(F.relu(self.bn1(x, embedding)), scale_factor=2.0, mode="nearest")
@@ -102,7 +105,9 @@ class DBlock(nn.Module):
 class SAGANGenerator(nn.Module):
     """`class_embedding` (see SAGANConfig): shared_sn, shared or per_class. `hierarchical_z`
     splits z into one chunk for the input linear and one per block, and each block's
-    conditional BNs read [its chunk, the class embedding] (BigGAN)."""
+    conditional BNs read [its chunk, the class embedding] (BigGAN). `spectral_norm` False
+    leaves every layer but the class embedding plain (SNGAN's G; the embedding follows
+    `class_embedding`)."""
 
     def __init__(
         self,
@@ -114,6 +119,7 @@ class SAGANGenerator(nn.Module):
         resolution: int = 32,
         class_embedding: str = "shared_sn",
         hierarchical_z: bool = False,
+        spectral_norm: bool = True,
     ) -> None:
         super().__init__()
         self.z_dim, self.num_classes, self.g_ch, self.resolution = z_dim, num_classes, g_ch, resolution
@@ -138,18 +144,20 @@ class SAGANGenerator(nn.Module):
             self.embed = nn.Embedding(num_classes, class_dim)
             nn.init.xavier_uniform_(self.embed.weight)  # as sn_embedding, minus the norm bound
         embed_dim = class_dim + self.chunk
-        self.linear = sn_linear(self.chunk or z_dim, 4 * 4 * g_ch)  # z (or its first chunk) -> g×4×4
+        self.linear = sn_linear(self.chunk or z_dim, 4 * 4 * g_ch, spectral_norm=spectral_norm)  # z (or chunk) -> g×4×4
         widths = [g_ch] + [g_ch // div for div in G_LAYOUT[resolution]]
         # Each block doubles the size: g×4×4 -> w1×8×8 -> ... -> wn×R×R (all g at 32 pixels).
         self.blocks = nn.ModuleList(
-            GBlock(in_ch=a, out_ch=b, embed_dim=embed_dim, per_class=self.per_class)
+            GBlock(in_ch=a, out_ch=b, embed_dim=embed_dim, per_class=self.per_class, spectral_norm=spectral_norm)
             for a, b in zip(widths[:-1], widths[1:])
         )
         # Attention right after the block whose output has `attention_res` pixels a side.
         self.attention_after = attention_index(attention_res, resolution, part="generator")
-        self.attention = _attention(widths[(self.attention_after or 0) + 1], self.attention_after)
+        self.attention = _attention(
+            widths[(self.attention_after or 0) + 1], self.attention_after, spectral_norm=spectral_norm
+        )
         self.bn = BatchNorm2d(widths[-1])
-        self.to_rgb = sn_conv(widths[-1], 3)  # -> 3×R×R
+        self.to_rgb = sn_conv(widths[-1], 3, spectral_norm=spectral_norm)  # -> 3×R×R
 
     @classmethod
     def from_config(cls, cfg: SAGANConfig, *, num_classes: int, resolution: int) -> SAGANGenerator:
@@ -161,6 +169,7 @@ class SAGANGenerator(nn.Module):
             resolution=resolution,
             class_embedding=cfg.class_embedding,
             hierarchical_z=cfg.hierarchical_z,
+            spectral_norm=cfg.g_spectral_norm,
         )
 
     def class_embedding(self, labels: Tensor) -> Tensor:

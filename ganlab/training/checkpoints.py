@@ -11,12 +11,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ganlab.config import TrainConfig, to_dict
+from ganlab.config import SAGANConfig, TrainConfig, to_dict
 from ganlab.errors import GanlabError
 from ganlab.io import atomic_torch_save, load_checkpoint
 from ganlab.models import MODELS, TRANSLATORS, build_generator
 
 SNAPSHOT_GLOB = "iter_*.pt"
+
+# Keys added to the sagan section after runs had been saved without them, with the values that
+# reproduce how those runs were built, so that they still resume, load and score.
+ADDED_SAGAN_KEYS = {"class_embedding": "shared_sn", "hierarchical_z": False, "g_spectral_norm": True}
 
 
 def snapshot_path(checkpoints_dir: Path, iteration: int) -> Path:
@@ -30,6 +34,14 @@ def list_snapshots(folder: Path) -> list[Path]:
 def run_config(name: str, cfg: TrainConfig, *, seed: int, data_digest: str, resolution: int) -> dict:
     """The resolved config saved in every checkpoint; it also decides whether to resume."""
     return {"model": name, "seed": seed, "data_digest": data_digest, "resolution": resolution, "params": to_dict(cfg)}
+
+
+def upgrade_config(config: dict) -> dict:
+    """A saved run config with the keys added since it was written (ADDED_SAGAN_KEYS) filled in."""
+    model = config.get("model")
+    if model in MODELS and issubclass(MODELS[model].config, SAGANConfig):
+        return {**config, "params": {**ADDED_SAGAN_KEYS, **config.get("params", {})}}
+    return config
 
 
 def resume_mismatch(saved: dict, current: dict) -> list[str]:
@@ -48,7 +60,7 @@ def resume_mismatch(saved: dict, current: dict) -> list[str]:
         out.update({f"{cfg.get('model')}.{k}": v for k, v in params.items() if k != "iterations" or keep_iterations})
         return out
 
-    a, b = flat(saved), flat(current)
+    a, b = flat(upgrade_config(saved)), flat(current)
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
@@ -82,9 +94,9 @@ def load_generator(path: Path, device: torch.device | str = "cpu") -> tuple[nn.M
     for key in ("generator", "config", "iteration", "num_classes"):
         if key not in ckpt:
             raise GanlabError(f"{path}: not a ganlab generator checkpoint (missing {key!r})")
-    config = ckpt["config"]
     if model not in MODELS:
         raise GanlabError(f"{path}: unknown model {model!r} (expected one of {sorted(MODELS)})")
+    config = upgrade_config(ckpt["config"])
     cfg = MODELS[model].config(**config["params"])
     generator = build_generator(model, cfg, num_classes=ckpt["num_classes"], resolution=snapshot_resolution(ckpt))
     try:
