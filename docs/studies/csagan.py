@@ -5,6 +5,7 @@ cGAN-PD networks, and the full-length DCGAN, all trained side by side on one GPU
     python docs/studies/csagan.py train   --out runs/csagan --until UNIX_TIME [--mimicry DIR]
     python docs/studies/csagan.py score   --out runs/csagan --workers 6 [--mimicry DIR]
     python docs/studies/csagan.py report  --out runs/csagan
+    python docs/studies/csagan.py grids   --out runs/csagan   (class grids only, without the 10k re-scores)
 
 `train` starts every run of `runs()` (or those named by --only) as its own process and stops
 them all at --until: each keeps
@@ -285,11 +286,9 @@ def report(args: argparse.Namespace) -> None:
     """Best checkpoint (lowest FID at 2048) of DCGAN and the seed-0 ablation runs, re-scored at
     10k vs the 10k test images with latent seed 1; the floor; class grids of each run's last
     checkpoint."""
-    from ganlab.grids import grid_image
     from ganlab.metrics.fid import FrechetReference, load_statistics
     from ganlab.metrics.reference import floor_fid, load_features
-    from ganlab.sampling import generate
-    from ganlab.training.checkpoints import load_generator, snapshot_path
+    from ganlab.training.checkpoints import snapshot_path
 
     register_mimicry(args.mimicry)
     out = Path(args.out)
@@ -307,7 +306,6 @@ def report(args: argparse.Namespace) -> None:
         "Inception; per-class FID: 1k per class vs that class's 1k test images",
         "floor": {"fid": floor, "n": n_floor},
     }
-    (out / "grids").mkdir(exist_ok=True)
     for run in args.runs:
         rows = scores.get(run)
         if not rows:
@@ -321,17 +319,30 @@ def report(args: argparse.Namespace) -> None:
             **scorer(ckpt, n=args.n_report, seed=1, with_kid=True),
         }
         print(run, json.dumps({k: v for k, v in result[run].items() if k != "per_class_fid"}), flush=True)
-    for run, rows in scores.items():
+    (out / "report.json").write_text(json.dumps(result, indent=1) + "\n")
+    grids(args)
+
+
+def grids(args: argparse.Namespace) -> None:
+    """Every scored run's last scored checkpoint: 100 samples (latent seed 0), a column per class."""
+    from ganlab.grids import grid_image
+    from ganlab.sampling import generate
+    from ganlab.training.checkpoints import load_generator, snapshot_path
+
+    register_mimicry(args.mimicry)
+    out = Path(args.out)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    (out / "grids").mkdir(exist_ok=True)
+    for run, rows in json.loads((out / "scores.json").read_text()).items():
         last = snapshot_path(out / "runs" / run / "checkpoints", rows[-1]["iteration"])
         generator, _ = load_generator(last, device)
-        images = generate(generator, n=100, batch_size=100, seed=0, device=device)  # class-balanced: a column per class
+        images = generate(generator, n=100, batch_size=100, seed=0, device=device)  # class-balanced
         grid_image(images.cpu(), nrow=10).save(out / "grids" / f"{run}_{rows[-1]['iteration']}.png")
-    (out / "report.json").write_text(json.dumps(result, indent=1) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("phase", choices=("prepare", "train", "train-one", "score", "report"))
+    parser.add_argument("phase", choices=("prepare", "train", "train-one", "score", "report", "grids"))
     parser.add_argument("--out", required=True)
     parser.add_argument("--fashion-mnist", help="folder of the official idx .gz files (prepare)")
     parser.add_argument("--reference", action="store_true", help="prepare: also the test-set Inception reference")
@@ -347,7 +358,15 @@ def main() -> None:
     parser.add_argument("--n-report", type=int, default=10000, help="report: images generated per model")
     parser.add_argument("--runs", nargs="*", default=["dcgan", "base_s0", "base_s1"])
     args = parser.parse_args()
-    {"prepare": prepare, "train": train, "train-one": train_one, "score": score, "report": report}[args.phase](args)
+    phases = {
+        "prepare": prepare,
+        "train": train,
+        "train-one": train_one,
+        "score": score,
+        "report": report,
+        "grids": grids,
+    }
+    phases[args.phase](args)
 
 
 if __name__ == "__main__":
