@@ -85,8 +85,8 @@ def sn_linear(in_features: int, out_features: int, *, bias: bool = True, spectra
     return sn(nn.Linear(in_features, out_features, bias=bias), spectral_norm=spectral_norm)
 
 
-def sn_embedding(num_embeddings: int, dim: int) -> nn.Module:
-    return sn(nn.Embedding(num_embeddings, dim))
+def sn_embedding(num_embeddings: int, dim: int, *, spectral_norm: bool = True) -> nn.Module:
+    return sn(nn.Embedding(num_embeddings, dim), spectral_norm=spectral_norm)
 
 
 class BatchNorm2d(nn.BatchNorm2d):

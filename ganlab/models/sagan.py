@@ -65,7 +65,7 @@ class GBlock(nn.Module):
         self, *, in_ch: int, out_ch: int, embed_dim: int, per_class: bool = False, spectral_norm: bool = True
     ) -> None:
         super().__init__()
-        bn = dict(embed_dim=embed_dim, per_class=per_class, spectral_norm=spectral_norm)
+        bn = {"embed_dim": embed_dim, "per_class": per_class, "spectral_norm": spectral_norm}
         self.bn1 = ConditionalBatchNorm2d(num_features=in_ch, **bn)
         self.conv1 = sn_conv(in_ch, out_ch, spectral_norm=spectral_norm)
         self.bn2 = ConditionalBatchNorm2d(num_features=out_ch, **bn)
@@ -138,11 +138,8 @@ class SAGANGenerator(nn.Module):
         class_dim = (num_classes if self.per_class else SHARED_EMBED_DIM) if num_classes else 0
         if not num_classes or self.per_class:
             self.embed = None  # per_class: the one-hot label is the embedding
-        elif class_embedding == "shared_sn":
-            self.embed = sn_embedding(num_classes, class_dim)
         else:
-            self.embed = nn.Embedding(num_classes, class_dim)
-            nn.init.xavier_uniform_(self.embed.weight)  # as sn_embedding, minus the norm bound
+            self.embed = sn_embedding(num_classes, class_dim, spectral_norm=class_embedding == "shared_sn")
         embed_dim = class_dim + self.chunk
         self.linear = sn_linear(self.chunk or z_dim, 4 * 4 * g_ch, spectral_norm=spectral_norm)  # z (or chunk) -> g×4×4
         widths = [g_ch] + [g_ch // div for div in G_LAYOUT[resolution]]
