@@ -11,7 +11,7 @@ from ganlab.errors import GanlabError
 from ganlab.metrics.fid import FrechetReference, statistics
 from ganlab.metrics.kid import kid
 from ganlab.metrics.reference import floor_fid, save_features
-from ganlab.metrics.report import ClassReferences, per_class_fid, score_checkpoint, write_report
+from ganlab.metrics.report import ClassReferences, per_class_fid, score_checkpoint, spread, write_report
 from ganlab.metrics.select import select_best
 from ganlab.training.checkpoints import snapshot_path
 from tests.conftest import save_test_snapshot
@@ -148,6 +148,8 @@ def test_report_is_complete_and_deterministic(scored_setup):
     assert list(row["per_class_fid"]) == ["sneaker", "boot"]
     assert "per_class_fid" not in saved["dcgan"] and np.isfinite(saved["dcgan"]["fid"])  # unconditional
     assert row["intra_fid"] == pytest.approx(np.mean(list(row["per_class_fid"].values())))
+    assert list(row["per_class_spread"]) == ["sneaker", "boot"] and all(v > 0 for v in row["per_class_spread"].values())
+    assert saved["dcgan"]["spread"] > 0 and "per_class_spread" not in saved["dcgan"]
     protocol = saved["protocol"]
     assert protocol["description"] == "FID, 20 generated vs the 40 test images, pytorch-fid Inception"
     assert protocol["latent_seed"] == 1 and protocol["reference_size"] == 40
@@ -159,6 +161,24 @@ def test_report_is_complete_and_deterministic(scored_setup):
 def test_report_seed_must_differ_from_the_curve_seed(scored_setup):
     with pytest.raises(GanlabError, match=r"report.seed: expected a latent seed different from seed \(0\)"):
         _report(scored_setup, seed=0)
+
+
+def test_spread_measures_missing_variety_overall_and_per_class():
+    rng = np.random.default_rng(3)
+    ref, labels = rng.standard_normal((300, 8)) * np.arange(1, 9), np.arange(300) % 3
+    reference = FrechetReference(*statistics(ref))
+    assert spread(ref, reference) == pytest.approx(1.0)
+    # Half the distance to the mean is a quarter of the variance; a shift moves no variance.
+    mean = ref.mean(axis=0)
+    assert spread(mean + 0.5 * (ref - mean) + 3.0, reference) == pytest.approx(0.25)
+    # One class collapsed onto a single image: its spread is 0, the others keep theirs; FID alone
+    # could not tell that collapse from a shift.
+    gen = ref.copy()
+    gen[labels == 1] = gen[labels == 1][0]
+    references = ClassReferences(ref, labels, ["a", "b", "c"])
+    assert references.spreads(gen, labels) == pytest.approx({"a": 1.0, "b": 0.0, "c": 1.0})
+    with pytest.raises(GanlabError, match=r"class 2 \(c\): needs at least 2 generated images, found 1"):
+        references.spreads(gen[:5], labels[:5])
 
 
 def test_class_references_built_once_score_as_per_class_fid():

@@ -60,7 +60,15 @@ class ClassReferences:
 
     def distances(self, gen_features: np.ndarray, gen_labels: np.ndarray) -> dict[str, float]:
         """FID of each class's generated images against that class's reference images."""
-        out = {}
+        pairs = self._split(gen_features, gen_labels)
+        return {name: self.references[c].distance(*statistics(gen)) for c, name, gen in pairs}
+
+    def spreads(self, gen_features: np.ndarray, gen_labels: np.ndarray) -> dict[str, float]:
+        """`spread` (see there) of each class's generated images against that class's reference."""
+        return {name: spread(gen, self.references[c]) for c, name, gen in self._split(gen_features, gen_labels)}
+
+    def _split(self, gen_features: np.ndarray, gen_labels: np.ndarray):
+        """(class index, name, generated features) of every class that can be scored."""
         for c, name in enumerate(self.classes):
             gen = gen_features[gen_labels == c]
             if c not in self.references:
@@ -75,8 +83,15 @@ class ClassReferences:
                     f"per-class FID of class {c} ({name}): needs at least {MIN_CLASS_IMAGES} generated images, "
                     f"found {len(gen)} (and {self.sizes[c]} reference); raise report.n_samples"
                 )
-            out[name] = self.references[c].distance(*statistics(gen))
-        return out
+            yield c, name, gen
+
+
+def spread(gen_features: np.ndarray, reference: FrechetReference) -> float:
+    """Tr Σ_generated / Tr Σ_reference: how varied the generated images are in Inception space,
+    1 being as varied as the real ones. Below 1 is missing variety (few poses and shades, mode
+    collapse). FID mixes that with wrong content; this ratio separates it out. The trace of a
+    ddof=1 covariance is unbiased, so unlike FID the ratio does not drift with the sample size."""
+    return float(np.var(gen_features, axis=0, ddof=1, dtype=np.float64).sum() / reference.trace)
 
 
 def per_class_fid(
@@ -108,7 +123,7 @@ def score_checkpoint(
     class_references: ClassReferences | None = None,
     world: World = SINGLE,
 ) -> dict | None:
-    """FID, KID and (for conditional generators) per-class FID of one checkpoint; under torchrun
+    """FID, KID, spread and (for conditional generators) per-class FID and spread of one checkpoint; under torchrun
     the ranks share the generation and Inception passes, and rank 0 scores (None elsewhere).
 
     `class_references` (built from ref_features/ref_labels when None) lets a caller scoring many
@@ -129,6 +144,7 @@ def score_checkpoint(
     # KID first where it is the headline: JSON keeps the order, so `dvc exp show` does too.
     order = ("kid", "fid") if kid_first else ("fid", "kid")
     row.update({key: scores[key] for key in order if key in scores})
+    row["spread"] = spread(features, reference)
     if generator.num_classes:
         classes = list(meta["classes"])
         if class_references is None:
@@ -142,6 +158,7 @@ def score_checkpoint(
         per_class = class_references.distances(features, labels.cpu().numpy())
         row["intra_fid"] = float(np.mean(list(per_class.values()))) if per_class else None
         row["per_class_fid"] = per_class
+        row["per_class_spread"] = class_references.spreads(features, labels.cpu().numpy())
     return row
 
 
@@ -181,6 +198,10 @@ def write_report(
         f"torch-fidelity {version('torch-fidelity')}"
     )
     report["protocol"]["per_class_fid"] = f"each class's generated images vs that class's {split} images"
+    report["protocol"]["spread"] = (
+        f"Tr Σ_generated / Tr Σ_{split} in the same Inception features (1: as varied as the real images), "
+        "overall and per class"
+    )
     for model, checkpoint in best.items():
         row = score_checkpoint(
             checkpoint,
