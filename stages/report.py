@@ -34,6 +34,7 @@ def main(args: argparse.Namespace) -> None:
         print(
             f"{model} @ {row['iteration']}: "
             + (f"{kid}, {fid}" if report["protocol"]["headline"] == "kid" else f"{fid}, {kid}")
+            + f", spread {row['spread']:.2f}"
         )
     print(f"floor: FID {report['floor']['fid']:.2f} ({report['floor']['description']})")
     print(f"({report['protocol']['description']})")
