@@ -260,23 +260,33 @@ def score(args: argparse.Namespace) -> None:
         rows = {}
         for part in sorted(out.glob("scores.*.json")):  # what every worker finished, also after a timeout
             for run, items in json.loads(part.read_text()).items():
-                rows.setdefault(run, []).extend(items)
-        for items in rows.values():
-            items.sort(key=lambda r: r["iteration"])
+                for item in items:
+                    rows.setdefault(run, {}).setdefault(item["iteration"], item)
+        rows = {run: [items[it] for it in sorted(items)] for run, items in rows.items()}
         (out / "scores.json").write_text(json.dumps(rows, indent=1) + "\n")
         print(f"scored {sum(map(len, rows.values()))} checkpoints of {len(rows)} runs; worker exits {codes}")
         return
     from ganlab.training.checkpoints import list_snapshots
 
     register_mimicry(args.mimicry)
-    todo = [(run, ckpt) for run in runs() for ckpt in list_snapshots(out / "runs" / run / "checkpoints")]
+    # What any worker of any earlier call scored counts as done, and only the rest is dealt, so a
+    # rerun with another --workers neither re-scores a checkpoint nor leaves a worker idle.
+    scored = {
+        (run, row["iteration"])
+        for part in out.glob("scores.*.json")
+        for run, rows in json.loads(part.read_text()).items()
+        for row in rows
+    }
+    todo = [
+        (run, ckpt)
+        for run in runs()
+        for ckpt in list_snapshots(out / "runs" / run / "checkpoints")
+        if (run, int(ckpt.stem.split("_")[1])) not in scored
+    ]
     part = out / f"scores.{args.worker}.json"
     done = json.loads(part.read_text()) if part.exists() else {}
     scorer = Scorer(out, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
-    for i, (run, ckpt) in enumerate(todo):
-        iteration = int(ckpt.stem.split("_")[1])
-        if i % args.workers != args.worker or any(r["iteration"] == iteration for r in done.get(run, [])):
-            continue
+    for run, ckpt in todo[args.worker :: args.workers]:
         # DCGAN is unconditional: FID only.
         done.setdefault(run, []).append(scorer(ckpt, n=args.n, seed=0))
         atomic_write_text(json.dumps(done) + "\n", part)  # a timeout may stop this worker any time
