@@ -249,6 +249,17 @@ class Scorer:
         )
 
 
+def scored_rows(out: Path) -> dict[str, dict[int, dict]]:
+    """run -> iteration -> row, from every worker's part file (also after a timeout); the first
+    row of a checkpoint scored twice wins (scoring is deterministic)."""
+    rows: dict[str, dict[int, dict]] = {}
+    for part in sorted(out.glob("scores.*.json")):
+        for run, items in json.loads(part.read_text()).items():
+            for item in items:
+                rows.setdefault(run, {}).setdefault(item["iteration"], item)
+    return rows
+
+
 def score(args: argparse.Namespace) -> None:
     """Checkpoints dealt round-robin to --workers processes sharing the GPU."""
     out = Path(args.out)
@@ -257,12 +268,7 @@ def score(args: argparse.Namespace) -> None:
         cmd += ["--mimicry", args.mimicry] if args.mimicry else []
         procs = [subprocess.Popen(cmd + ["--worker", str(w)]) for w in range(args.workers)]
         codes = [p.wait() for p in procs]
-        rows = {}
-        for part in sorted(out.glob("scores.*.json")):  # what every worker finished, also after a timeout
-            for run, items in json.loads(part.read_text()).items():
-                for item in items:
-                    rows.setdefault(run, {}).setdefault(item["iteration"], item)
-        rows = {run: [items[it] for it in sorted(items)] for run, items in rows.items()}
+        rows = {run: [items[it] for it in sorted(items)] for run, items in scored_rows(out).items()}
         (out / "scores.json").write_text(json.dumps(rows, indent=1) + "\n")
         print(f"scored {sum(map(len, rows.values()))} checkpoints of {len(rows)} runs; worker exits {codes}")
         return
@@ -271,17 +277,12 @@ def score(args: argparse.Namespace) -> None:
     register_mimicry(args.mimicry)
     # What any worker of any earlier call scored counts as done, and only the rest is dealt, so a
     # rerun with another --workers neither re-scores a checkpoint nor leaves a worker idle.
-    scored = {
-        (run, row["iteration"])
-        for part in out.glob("scores.*.json")
-        for run, rows in json.loads(part.read_text()).items()
-        for row in rows
-    }
+    scored = scored_rows(out)
     todo = [
         (run, ckpt)
         for run in runs()
         for ckpt in list_snapshots(out / "runs" / run / "checkpoints")
-        if (run, int(ckpt.stem.split("_")[1])) not in scored
+        if int(ckpt.stem.split("_")[1]) not in scored.get(run, {})
     ]
     part = out / f"scores.{args.worker}.json"
     done = json.loads(part.read_text()) if part.exists() else {}

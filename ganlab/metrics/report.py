@@ -60,15 +60,15 @@ class ClassReferences:
 
     def distances(self, gen_features: np.ndarray, gen_labels: np.ndarray) -> dict[str, float]:
         """FID of each class's generated images against that class's reference images."""
-        pairs = self._split(gen_features, gen_labels)
-        return {name: self.references[c].distance(*statistics(gen)) for c, name, gen in pairs}
+        return self.scores(gen_features, gen_labels)[0]
 
     def spreads(self, gen_features: np.ndarray, gen_labels: np.ndarray) -> dict[str, float]:
         """`spread` (see there) of each class's generated images against that class's reference."""
-        return {name: spread(gen, self.references[c]) for c, name, gen in self._split(gen_features, gen_labels)}
+        return self.scores(gen_features, gen_labels)[1]
 
-    def _split(self, gen_features: np.ndarray, gen_labels: np.ndarray):
-        """(class index, name, generated features) of every class that can be scored."""
+    def scores(self, gen_features: np.ndarray, gen_labels: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
+        """Each class's FID and spread, in one pass: one split and one warning per class left out."""
+        fids, spreads = {}, {}
         for c, name in enumerate(self.classes):
             gen = gen_features[gen_labels == c]
             if c not in self.references:
@@ -83,7 +83,9 @@ class ClassReferences:
                     f"per-class FID of class {c} ({name}): needs at least {MIN_CLASS_IMAGES} generated images, "
                     f"found {len(gen)} (and {self.sizes[c]} reference); raise report.n_samples"
                 )
-            yield c, name, gen
+            fids[name] = self.references[c].distance(*statistics(gen))
+            spreads[name] = spread(gen, self.references[c])
+        return fids, spreads
 
 
 def spread(gen_features: np.ndarray, reference: FrechetReference) -> float:
@@ -123,8 +125,8 @@ def score_checkpoint(
     class_references: ClassReferences | None = None,
     world: World = SINGLE,
 ) -> dict | None:
-    """FID, KID, spread and (for conditional generators) per-class FID and spread of one checkpoint; under torchrun
-    the ranks share the generation and Inception passes, and rank 0 scores (None elsewhere).
+    """FID, KID, spread and (for conditional generators) per-class FID and spread of one
+    checkpoint; under torchrun the ranks share the generation and Inception passes, and rank 0 scores (None elsewhere).
 
     `class_references` (built from ref_features/ref_labels when None) lets a caller scoring many
     checkpoints build each class's reference once; `with_kid=False` skips KID's subset sums for
@@ -155,10 +157,10 @@ def score_checkpoint(
             raise GanlabError(
                 f"{checkpoint}: the generator's classes {classes} are not the reference's {class_references.classes}"
             )
-        per_class = class_references.distances(features, labels.cpu().numpy())
+        per_class, per_class_spread = class_references.scores(features, labels.cpu().numpy())
         row["intra_fid"] = float(np.mean(list(per_class.values()))) if per_class else None
         row["per_class_fid"] = per_class
-        row["per_class_spread"] = class_references.spreads(features, labels.cpu().numpy())
+        row["per_class_spread"] = per_class_spread
     return row
 
 
