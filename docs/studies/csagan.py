@@ -2,6 +2,7 @@
 cGAN-PD networks, and the full-length DCGAN, all trained side by side on one GPU.
 
     python docs/studies/csagan.py prepare --fashion-mnist DIR --out runs/csagan
+    python docs/studies/csagan.py branch  --out runs/csagan --state PEER_LAST_AT_4000.pt [--seed 0]
     python docs/studies/csagan.py train   --out runs/csagan --until UNIX_TIME [--mimicry DIR]
     python docs/studies/csagan.py score   --out runs/csagan --workers 6 [--mimicry DIR]
     python docs/studies/csagan.py report  --out runs/csagan
@@ -17,6 +18,11 @@ intra-FID is the mean over classes of each class's ~205 generated images vs its 
 images. `report` re-scores the best checkpoint of each run named by --runs at 10k vs the 10k
 test images (latent seed 1) with FID, KID and per-class FID, beside the real-data floor, and
 draws every run's class grid.
+
+`branch` starts the recipe changes of BRANCHES (lr_d, EMA) from the peer run's `last.pt` saved
+at iteration 4000: same G, D, Adam moments, data order and seed, only the changed keys differ
+in the saved config, so `train --only` resumes each to 5000 beside the unchanged peer run. It
+answers "does this change stop what happens next?" for a fraction of a run from scratch.
 
 Mimicry (github.com/kwotsin/mimicry, commit a7fda06) is the yardstick, not part of ganlab: its
 cGAN-PD 32 networks are imported from a checkout given by --mimicry and trained by ganlab's
@@ -56,6 +62,15 @@ ABLATIONS = {
     "diffaug": {"sagan.diffaug": "color,translation,cutout"},
     "biggan": {"sagan.class_embedding": "shared", "sagan.hierarchical_z": True},
 }
+# Recipe changes applied to the peer run's saved state at BRANCH_AT (its G, D, Adams and data
+# order), trained to BRANCH_UNTIL beside the unchanged run: the same seed and the same
+# iterations, for changes that need no new network, where a run from scratch costs hours.
+BRANCH_AT, BRANCH_UNTIL = 4000, 5000
+BRANCHES = {
+    "lr_d_2e-4": {"sagan.lr_d": 2.0e-4},
+    # The average starts from the branch point's G (ema_start 0: no earlier weights to follow).
+    "ema": {"sagan.ema": 0.999, "sagan.ema_start": 0},
+}
 
 
 def runs() -> dict[str, tuple[str, dict]]:
@@ -68,7 +83,13 @@ def runs() -> dict[str, tuple[str, dict]]:
         # The one structural difference the ablations leave between the peers: Mimicry's G has no SN.
         out[f"peer_ganlab_plain_g_s{seed}"] = ("sagan", {**PEER, "sagan.g_spectral_norm": False, "seed": seed})
         out[f"peer_mimicry_s{seed}"] = ("mimicry", {**PEER, "seed": seed})
+        for arm, change in BRANCHES.items():
+            out[branch_name(seed, arm)] = ("sagan", {**PEER, **change, "sagan.iterations": BRANCH_UNTIL, "seed": seed})
     return out
+
+
+def branch_name(seed: int, arm: str) -> str:
+    return f"peer_ganlab_s{seed}_{arm}_from{BRANCH_AT}"
 
 
 # --- Mimicry's cGAN-PD 32 behind ganlab's generator/discriminator interface -----------------
@@ -164,6 +185,37 @@ def prepare(args: argparse.Namespace) -> None:
         )
 
 
+def branch(args: argparse.Namespace) -> None:
+    """Start every branch run of seed --seed from `last.pt` of its parent saved at BRANCH_AT
+    (--state), with the saved config changed by the branch's keys only."""
+    from ganlab.config import load_params, to_dict
+    from ganlab.io import atomic_torch_save
+
+    out = Path(args.out)
+    state = torch.load(args.state, map_location="cpu", weights_only=False)
+    if state["iteration"] != BRANCH_AT:
+        raise SystemExit(f"{args.state}: saved at iteration {state['iteration']}, branches start at {BRANCH_AT}")
+    for arm, change in BRANCHES.items():
+        name = branch_name(args.seed, arm)
+        target = out / "runs" / name / "last.pt"
+        if target.exists():
+            print(f"{name}: already branched ({target})")
+            continue
+        write_variant(out / "params" / f"{name}.yaml", {**LONG, **runs()[name][1]}, device="auto")
+        params = to_dict(load_params(out / "params" / f"{name}.yaml").sagan)
+        changed = {k for k in params if k != "iterations" and params[k] != state["config"]["params"].get(k)}
+        if changed != {key.split(".")[1] for key in change}:
+            raise SystemExit(
+                f"{name}: its params differ from {args.state} in {sorted(changed)}, expected {sorted(change)}"
+            )
+        branched = {**state, "config": {**state["config"], "params": params}}
+        if params["ema"] > 0 and "generator_ema" not in branched:
+            branched["generator_ema"] = state["generator"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_torch_save(branched, target)
+        print(f"{name}: branched from {args.state} at iteration {BRANCH_AT} with {change}")
+
+
 def train(args: argparse.Namespace) -> None:
     """Every run in its own process, all at once; all stopped at --until."""
     out = Path(args.out)
@@ -173,7 +225,7 @@ def train(args: argparse.Namespace) -> None:
             continue
         cmd = [sys.executable, __file__, "train-one", "--out", args.out, "--run", name, "--model", model]
         cmd += ["--mimicry", args.mimicry] if args.mimicry else []
-        log = open(out / f"{name}.log", "a")
+        log = open(out / f"{name}.log", "a")  # noqa: SIM115 (the child writes to it until it exits)
         procs[name] = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}
         )
@@ -357,7 +409,7 @@ def grids(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("phase", choices=("prepare", "train", "train-one", "score", "report", "grids"))
+    parser.add_argument("phase", choices=("prepare", "branch", "train", "train-one", "score", "report", "grids"))
     parser.add_argument("--out", required=True)
     parser.add_argument("--fashion-mnist", help="folder of the official idx .gz files (prepare)")
     parser.add_argument("--reference", action="store_true", help="prepare: also the test-set Inception reference")
@@ -366,6 +418,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="train: these runs only")
     parser.add_argument("--mimicry", help="a checkout of kwotsin/mimicry")
     parser.add_argument("--run")
+    parser.add_argument("--state", help=f"branch: the parent's last.pt saved at iteration {BRANCH_AT}")
+    parser.add_argument("--seed", type=int, default=0, help="branch: the parent run's seed")
     parser.add_argument("--model")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--worker", type=int)
@@ -375,6 +429,7 @@ def main() -> None:
     args = parser.parse_args()
     phases = {
         "prepare": prepare,
+        "branch": branch,
         "train": train,
         "train-one": train_one,
         "score": score,
