@@ -19,7 +19,7 @@ images. `report` re-scores the best checkpoint of each run named by --runs at 10
 test images (latent seed 1) with FID, KID and per-class FID, beside the real-data floor, and
 draws every run's class grid.
 
-`branch` starts the recipe changes of BRANCHES (lr_d, EMA) from the peer run's `last.pt` saved
+`branch` starts the recipe changes of BRANCHES (learning rates, EMA) from the peer run's `last.pt` saved
 at iteration 4000: same G, D, Adam moments, data order and seed, only the changed keys differ
 in the saved config, so `train --only` resumes each to 5000 beside the unchanged peer run. It
 answers "does this change stop what happens next?" for a fraction of a run from scratch.
