@@ -3,7 +3,7 @@ cGAN-PD networks, and the full-length DCGAN, all trained side by side on one GPU
 
     python docs/studies/csagan.py prepare --fashion-mnist DIR --out runs/csagan
     python docs/studies/csagan.py branch  --out runs/csagan --state PEER_LAST_AT_4000.pt [--seed 0]
-    python docs/studies/csagan.py train   --out runs/csagan --until UNIX_TIME [--mimicry DIR]
+    python docs/studies/csagan.py train   --out runs/csagan --until UNIX_TIME [--mimicry DIR] [--only RUN...] [--iterations N]
     python docs/studies/csagan.py score   --out runs/csagan --workers 6 [--mimicry DIR]
     python docs/studies/csagan.py report  --out runs/csagan
     python docs/studies/csagan.py grids   --out runs/csagan   (class grids only, without the 10k re-scores)
@@ -32,6 +32,7 @@ loop, data and hinge loss, like ganlab's own cSAGAN with the same recipe.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -229,6 +230,7 @@ def train(args: argparse.Namespace) -> None:
             continue
         cmd = [sys.executable, __file__, "train-one", "--out", args.out, "--run", name, "--model", model]
         cmd += ["--mimicry", args.mimicry] if args.mimicry else []
+        cmd += ["--iterations", str(args.iterations)] if args.iterations else []
         log = open(out / f"{name}.log", "a")  # noqa: SIM115 (the child writes to it until it exits)
         procs[name] = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}
@@ -258,9 +260,12 @@ def train_one(args: argparse.Namespace) -> None:
     out = Path(args.out)
     params = load_params(out / "params" / f"{args.run}.yaml")
     section = "sagan" if args.model == "mimicry" else args.model
+    cfg = getattr(params, section)
+    if args.iterations:  # resuming ignores `iterations`, so this extends a finished run
+        cfg = dataclasses.replace(cfg, iterations=args.iterations)
     train_loop(
         args.model,
-        getattr(params, section),
+        cfg,
         seed=params.seed,
         device=params.device,
         data_paths=[out / "data" / "train.pt"],
@@ -423,6 +428,7 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], help="prepare: key=value for every run (smoke tests)")
     parser.add_argument("--until", type=float, default=float("inf"), help="train: stop every run at this Unix time")
     parser.add_argument("--only", nargs="*", help="train: these runs only")
+    parser.add_argument("--iterations", type=int, help="train: train to this iteration instead (extends a run)")
     parser.add_argument("--mimicry", help="a checkout of kwotsin/mimicry")
     parser.add_argument("--run")
     parser.add_argument("--state", help=f"branch: the parent's last.pt saved at iteration {BRANCH_AT}")
@@ -434,6 +440,8 @@ def main() -> None:
     parser.add_argument("--n-report", type=int, default=10000, help="report: images generated per model")
     parser.add_argument("--runs", nargs="*", default=["dcgan", "base_s0", "base_s1"])
     args = parser.parse_args()
+    if args.iterations is not None and args.iterations <= 0:
+        parser.error(f"--iterations: expected a positive iteration count, found {args.iterations}")
     phases = {
         "prepare": prepare,
         "branch": branch,
