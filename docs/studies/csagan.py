@@ -4,7 +4,7 @@ cGAN-PD networks, and the full-length DCGAN, all trained side by side on one GPU
     python docs/studies/csagan.py prepare --fashion-mnist DIR --out runs/csagan
     python docs/studies/csagan.py branch  --out runs/csagan --state PEER_LAST_AT_4000.pt [--seed 0]
     python docs/studies/csagan.py train   --out runs/csagan --until UNIX_TIME [--mimicry DIR] [--only RUN...] [--iterations N]
-    python docs/studies/csagan.py score   --out runs/csagan --workers 6 [--mimicry DIR]
+    python docs/studies/csagan.py score   --out runs/csagan --workers 6 [--mimicry DIR] [--only RUN...]
     python docs/studies/csagan.py report  --out runs/csagan
     python docs/studies/csagan.py grids   --out runs/csagan   (class grids only, without the 10k re-scores)
 
@@ -327,6 +327,7 @@ def score(args: argparse.Namespace) -> None:
     if args.worker is None:
         cmd = [sys.executable, __file__, "score", "--out", args.out, "--workers", str(args.workers), "--n", str(args.n)]
         cmd += ["--mimicry", args.mimicry] if args.mimicry else []
+        cmd += ["--only", *args.only] if args.only else []
         procs = [subprocess.Popen(cmd + ["--worker", str(w)]) for w in range(args.workers)]
         codes = [p.wait() for p in procs]
         rows = {run: [items[it] for it in sorted(items)] for run, items in scored_rows(out).items()}
@@ -342,6 +343,7 @@ def score(args: argparse.Namespace) -> None:
     todo = [
         (run, ckpt)
         for run in runs()
+        if not args.only or run in args.only
         for ckpt in list_snapshots(out / "runs" / run / "checkpoints")
         if int(ckpt.stem.split("_")[1]) not in scored.get(run, {})
     ]
@@ -427,7 +429,7 @@ def main() -> None:
     parser.add_argument("--reference", action="store_true", help="prepare: also the test-set Inception reference")
     parser.add_argument("--set", nargs="*", default=[], help="prepare: key=value for every run (smoke tests)")
     parser.add_argument("--until", type=float, default=float("inf"), help="train: stop every run at this Unix time")
-    parser.add_argument("--only", nargs="*", help="train: these runs only")
+    parser.add_argument("--only", nargs="*", help="train, score: these runs only")
     parser.add_argument("--iterations", type=int, help="train: train to this iteration instead (extends a run)")
     parser.add_argument("--mimicry", help="a checkout of kwotsin/mimicry")
     parser.add_argument("--run")
@@ -442,6 +444,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.iterations is not None and args.iterations <= 0:
         parser.error(f"--iterations: expected a positive iteration count, found {args.iterations}")
+    unknown = sorted(set(args.only or ()) - set(runs()))
+    if unknown:
+        parser.error(f"--only: no such run {unknown}; the runs are {sorted(runs())}")
     phases = {
         "prepare": prepare,
         "branch": branch,
