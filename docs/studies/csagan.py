@@ -75,6 +75,8 @@ BRANCHES = {
     "lr_g_5e-5": {"sagan.lr_g": 5.0e-5},
     # The average starts from the branch point's G (ema_start 0: no earlier weights to follow).
     "ema": {"sagan.ema": 0.999, "sagan.ema_start": 0},
+    # lr_g 5e-5 and the EMA each lowered FID at 5000: do the two gains add up?
+    "lr_g_5e-5_ema": {"sagan.lr_g": 5.0e-5, "sagan.ema": 0.999, "sagan.ema_start": 0},
 }
 
 
