@@ -350,11 +350,13 @@ def score(args: argparse.Namespace) -> None:
         if int(ckpt.stem.split("_")[1]) not in scored.get(run, {})
     ]
     part = out / f"scores.{args.worker}.json"
-    done = json.loads(part.read_text()) if part.exists() else {}
     scorer = Scorer(out, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     for run, ckpt in todo[args.worker :: args.workers]:
-        # DCGAN is unconditional: FID only.
-        done.setdefault(run, []).append(scorer(ckpt, n=args.n, seed=0))
+        row = scorer(ckpt, n=args.n, seed=0)  # DCGAN is unconditional: FID only
+        # Read again just before writing: another call's worker of the same number (another
+        # --only, on the other core) may have added rows to this file meanwhile.
+        done = json.loads(part.read_text()) if part.exists() else {}
+        done.setdefault(run, []).append(row)
         atomic_write_text(json.dumps(done) + "\n", part)  # a timeout may stop this worker any time
 
 
