@@ -2,7 +2,7 @@
 cGAN-PD networks, and the full-length DCGAN, all trained side by side on one GPU.
 
     python docs/studies/csagan.py prepare --fashion-mnist DIR --out runs/csagan
-    python docs/studies/csagan.py branch  --out runs/csagan --state PEER_LAST_AT_4000.pt [--seed 0]
+    python docs/studies/csagan.py branch  --out runs/csagan --state PEER_LAST_AT_4000.pt [--seed 0] [--reseed R]
     python docs/studies/csagan.py train   --out runs/csagan --until UNIX_TIME [--mimicry DIR] [--only RUN...] [--iterations N]
     python docs/studies/csagan.py score   --out runs/csagan --workers 6 [--mimicry DIR] [--only RUN...]
     python docs/studies/csagan.py report  --out runs/csagan
@@ -78,6 +78,11 @@ BRANCHES = {
     # lr_g 5e-5 and the EMA each lowered FID at 5000: do the two gains add up?
     "lr_g_5e-5_ema": {"sagan.lr_g": 5.0e-5, "sagan.ema": 0.999, "sagan.ema_start": 0},
 }
+# `branch --reseed R` continues the same state with a fresh training RNG (seeded R: new data
+# order and z) for the arms below. The unchanged arm against the parent run measures how far two
+# continuations of one state differ by chance; the others repeat a branch on that new stream.
+RESEEDED = {"unchanged": {}, "lr_g_5e-5": BRANCHES["lr_g_5e-5"]}
+RESEEDS = (1,)
 
 
 def runs() -> dict[str, tuple[str, dict]]:
@@ -92,11 +97,17 @@ def runs() -> dict[str, tuple[str, dict]]:
         out[f"peer_mimicry_s{seed}"] = ("mimicry", {**PEER, "seed": seed})
         for arm, change in BRANCHES.items():
             out[branch_name(seed, arm)] = ("sagan", {**PEER, **change, "sagan.iterations": BRANCH_UNTIL, "seed": seed})
+        for arm, change in RESEEDED.items():
+            for reseed in RESEEDS:
+                out[branch_name(seed, arm, reseed)] = (
+                    "sagan",
+                    {**PEER, **change, "sagan.iterations": BRANCH_UNTIL, "seed": seed},
+                )
     return out
 
 
-def branch_name(seed: int, arm: str) -> str:
-    return f"peer_ganlab_s{seed}_{arm}_from{BRANCH_AT}"
+def branch_name(seed: int, arm: str, reseed: int | None = None) -> str:
+    return f"peer_ganlab_s{seed}_{arm}_from{BRANCH_AT}" + (f"_r{reseed}" if reseed is not None else "")
 
 
 # --- Mimicry's cGAN-PD 32 behind ganlab's generator/discriminator interface -----------------
@@ -194,7 +205,8 @@ def prepare(args: argparse.Namespace) -> None:
 
 def branch(args: argparse.Namespace) -> None:
     """Start every branch run of seed --seed from `last.pt` of its parent saved at BRANCH_AT
-    (--state), with the saved config changed by the branch's keys only."""
+    (--state), with the saved config changed by the branch's keys only; with --reseed R, the
+    arms of RESEEDED, each with its training RNG restarted from seed R."""
     from ganlab.config import load_params, to_dict
     from ganlab.io import atomic_torch_save
 
@@ -202,8 +214,9 @@ def branch(args: argparse.Namespace) -> None:
     state = torch.load(args.state, map_location="cpu", weights_only=False)
     if state["iteration"] != BRANCH_AT:
         raise SystemExit(f"{args.state}: saved at iteration {state['iteration']}, branches start at {BRANCH_AT}")
-    for arm, change in BRANCHES.items():
-        name = branch_name(args.seed, arm)
+    arms = BRANCHES if args.reseed is None else RESEEDED
+    for arm, change in arms.items():
+        name = branch_name(args.seed, arm, args.reseed)
         target = out / "runs" / name / "last.pt"
         if target.exists():
             print(f"{name}: already branched ({target})")
@@ -216,6 +229,9 @@ def branch(args: argparse.Namespace) -> None:
                 f"{name}: its params differ from {args.state} in {sorted(changed)}, expected {sorted(change)}"
             )
         branched = {**state, "config": {**state["config"], "params": params}}
+        if args.reseed is not None:
+            rng = torch.Generator(device=state["rng"]["device"]).manual_seed(args.reseed)
+            branched["rng"] = {**state["rng"], "state": rng.get_state()}
         if params["ema"] > 0 and "generator_ema" not in branched:
             branched["generator_ema"] = state["generator"]
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -439,6 +455,7 @@ def main() -> None:
     parser.add_argument("--run")
     parser.add_argument("--state", help=f"branch: the parent's last.pt saved at iteration {BRANCH_AT}")
     parser.add_argument("--seed", type=int, default=0, help="branch: the parent run's seed")
+    parser.add_argument("--reseed", type=int, help="branch: continue RESEEDED arms on a new RNG stream")
     parser.add_argument("--model")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--worker", type=int)
