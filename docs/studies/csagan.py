@@ -6,7 +6,7 @@ cGAN-PD networks, and the full-length DCGAN, all trained side by side on one GPU
     python docs/studies/csagan.py train   --out runs/csagan --until UNIX_TIME [--mimicry DIR] [--only RUN...] [--iterations N]
     python docs/studies/csagan.py score   --out runs/csagan --workers 6 [--mimicry DIR] [--only RUN...]
     python docs/studies/csagan.py report  --out runs/csagan
-    python docs/studies/csagan.py grids   --out runs/csagan   (class grids only, without the 10k re-scores)
+    python docs/studies/csagan.py grids   --out runs/csagan   (class grids and colour, without the 10k re-scores)
 
 `train` starts every run of `runs()` (or those named by --only) as its own process and stops
 them all at --until: each keeps
@@ -425,7 +425,9 @@ def report(args: argparse.Namespace) -> None:
 
 
 def grids(args: argparse.Namespace) -> None:
-    """Every scored run's last scored checkpoint: 100 samples (latent seed 0), a column per class."""
+    """Every scored run's last scored checkpoint: 100 samples (latent seed 0), a column per class,
+    and how far 1000 samples stray from grey (Fashion-MNIST is grey in three equal channels, so
+    colour in a sample is an artifact FID punishes)."""
     from ganlab.grids import grid_image
     from ganlab.sampling import generate
     from ganlab.training.checkpoints import load_generator, snapshot_path
@@ -439,6 +441,9 @@ def grids(args: argparse.Namespace) -> None:
         generator, _ = load_generator(last, device)
         images = generate(generator, n=100, batch_size=100, seed=0, device=device)  # class-balanced
         grid_image(images.cpu(), nrow=10).save(out / "grids" / f"{run}_{rows[-1]['iteration']}.png")
+        images = generate(generator, n=1000, batch_size=250, seed=0, device=device).float()
+        off_grey = (images - images.mean(1, keepdim=True)).abs().mean().item()
+        print(f"{run} {rows[-1]['iteration']}: mean |channel - grey| {off_grey:.2f} of 255")
 
 
 def main() -> None:
