@@ -95,14 +95,11 @@ def runs() -> dict[str, tuple[str, dict]]:
         # The one structural difference the ablations leave between the peers: Mimicry's G has no SN.
         out[f"peer_ganlab_plain_g_s{seed}"] = ("sagan", {**PEER, "sagan.g_spectral_norm": False, "seed": seed})
         out[f"peer_mimicry_s{seed}"] = ("mimicry", {**PEER, "seed": seed})
-        for arm, change in BRANCHES.items():
-            out[branch_name(seed, arm)] = ("sagan", {**PEER, **change, "sagan.iterations": BRANCH_UNTIL, "seed": seed})
-        for arm, change in RESEEDED.items():
-            for reseed in RESEEDS:
-                out[branch_name(seed, arm, reseed)] = (
-                    "sagan",
-                    {**PEER, **change, "sagan.iterations": BRANCH_UNTIL, "seed": seed},
-                )
+        arms = [(arm, change, None) for arm, change in BRANCHES.items()]
+        arms += [(arm, change, reseed) for arm, change in RESEEDED.items() for reseed in RESEEDS]
+        for arm, change, reseed in arms:
+            name = branch_name(seed, arm, reseed)
+            out[name] = ("sagan", {**PEER, **change, "sagan.iterations": BRANCH_UNTIL, "seed": seed})
     return out
 
 
