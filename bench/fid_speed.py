@@ -5,7 +5,8 @@
 Ours: uint8 tensors in memory, pytorch-fid's network with BatchNorm folded into the convs, NHWC
 (ganlab.metrics.fid.InceptionFeatures). pytorch-fid's CLI path: its unmodified network, NCHW,
 reading the same images as PNG files (`compute_statistics_of_path`). Prints images/s of both,
-their ratio, the time of both Fréchet distances, and both FID values with their difference.
+their ratio, the time of both Fréchet distances (and of ours from the features), and both FID
+values with their difference.
 Uses the --data split when it exists (real images), else noise.
 """
 
@@ -84,9 +85,16 @@ def main() -> None:
         lambda: (lambda f: (f, f.distance(mu_f, sigma_f)))(FrechetReference(mu_r, sigma_r))
     )
     _, t_ours_fd_again = timed(frechet.distance, mu_f, sigma_f)
+    # With N <= 2048 features a side, ganlab scores from the features themselves (N×N spectrum).
+    (few, few_fid), t_few = timed(
+        lambda: (lambda f: (f, f.distance_to(feat_fake)))(FrechetReference.of_features(feat_real))
+    )
+    _, t_few_again = timed(few.distance_to, feat_fake)
     cli_fid, t_cli_fd = timed(fid_score.calculate_frechet_distance, *cli_fake, *cli_real)
     print(f"frechet   ours {t_ours_fd:6.2f} s first, {t_ours_fd_again:6.2f} s per further checkpoint"
           f"   pytorch-fid {t_cli_fd:6.2f} s   ratio {t_cli_fd / t_ours_fd_again:5.1f}x")  # fmt: skip
+    print(f"          from the features ({len(real)} a side) {t_few:6.3f} s first, {t_few_again:6.3f} s per further"
+          f" checkpoint, FID {few_fid:.6f}")  # fmt: skip
     print(f"FID       ours {ours_fid:.6f}   pytorch-fid CLI path {cli_fid:.6f}"
           f"   rel. diff {abs(ours_fid - cli_fid) / abs(cli_fid):.2e}")  # fmt: skip
     same_stats = fid_score.calculate_frechet_distance(mu_f, sigma_f, mu_r, sigma_r)

@@ -287,3 +287,29 @@ def test_frechet_in_torch_equals_numpy():
     numpy_ = FrechetReference(*statistics(ref)).distance(*statistics(gen))
     torch_ = FrechetReference(*statistics(ref), device="cpu").distance(*statistics(gen))
     assert torch_ == pytest.approx(numpy_, rel=1e-10)
+
+
+@pytest.mark.parametrize("device", [None, "cpu"])
+def test_few_images_take_the_small_spectrum_and_give_the_same_distance(device):
+    # d = 64 dims; n below it is a rank-deficient covariance, where the distances skip the d×d
+    # decomposition. Each must equal the full-rank path on the same statistics, up to the √eps
+    # (relative) that clipping the rounding noise of a zero eigenvalue costs either path.
+    rng = np.random.default_rng(2)
+    few_ref, many_ref = rng.standard_normal((40, 64)), rng.standard_normal((400, 64))
+    few_gen, many_gen = rng.standard_normal((25, 64)) * 1.2 + 0.1, rng.standard_normal((300, 64)) * 0.9
+    for ref in (few_ref, many_ref):
+        full = FrechetReference(*statistics(ref), device=device)  # always the √Σr path
+        kept = FrechetReference.of_features(ref, device=device)
+        assert (kept._x is not None) == (len(ref) <= 64)
+        for gen in (few_gen, many_gen):
+            expected = FrechetReference(*statistics(ref)).distance(*statistics(gen))
+            assert full.distance_to(gen) == pytest.approx(expected, rel=1e-7)
+            assert kept.distance_to(gen) == pytest.approx(expected, rel=1e-7)
+            assert kept.distance(*statistics(gen)) == pytest.approx(expected, rel=1e-7)
+    assert FrechetReference.of_features(few_ref).distance_to(few_ref) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_distance_to_features_of_other_dims_is_a_clear_error():
+    reference = FrechetReference.of_features(np.zeros((10, 8)) + np.eye(10, 8))
+    with pytest.raises(FidError, match=r"do not match the reference \(8,\)"):
+        reference.distance_to(np.ones((5, 16)))

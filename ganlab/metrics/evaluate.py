@@ -24,7 +24,6 @@ from ganlab.metrics.fid import (
     InceptionFeatures,
     linalg_device,
     load_statistics,
-    statistics,
 )
 from ganlab.metrics.kid import kid
 from ganlab.metrics.reference import load_features
@@ -122,7 +121,7 @@ def evaluate_checkpoints(
             bar.update()
             if not world.is_main:
                 continue
-            fid, kid_ = frechet.distance(*statistics(features)), kid(features, ref_features)
+            fid, kid_ = frechet.distance_to(features), kid(features, ref_features)
             if not np.isfinite(fid):
                 raise FidError(f"{ckpt}: FID is not finite ({fid}); the generator may have diverged")
             cache[keys[ckpt]] = {

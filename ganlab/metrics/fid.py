@@ -3,8 +3,8 @@ Fréchet distance.
 
 pytorch-fid's `calculate_frechet_distance` takes scipy's sqrtm of the non-symmetric Σ1·Σ2,
 which costs seconds at 2048-d and can return complex or NaN values. Tr√(Σr·Σg) equals the sum
-of √eigenvalues of the symmetric PSD matrix √Σr·Σg·√Σr, so with √Σr computed once per
-reference, every checkpoint costs one symmetric eigvalsh.
+of √eigenvalues of a symmetric PSD matrix with the same spectrum (FrechetReference), so every
+checkpoint costs one symmetric eigvalsh: 2048-d at most, n×n for n ≤ 2048 images.
 """
 
 from __future__ import annotations
@@ -135,23 +135,38 @@ def statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.mean(features, axis=0, dtype=np.float64), np.cov(features, rowvar=False)
 
 
-def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
-    eigvals, eigvecs = np.linalg.eigh(matrix)
-    return (eigvecs * np.sqrt(np.clip(eigvals, 0.0, None))) @ eigvecs.T
-
-
 def linalg_device(device: torch.device) -> torch.device | None:
     """Where FrechetReference should do its float64 linear algebra when features come from
     `device`: that GPU, or None (numpy) on a CPU."""
     return device if device.type == "cuda" else None
 
 
+def _trace_sqrt_psd(matrix: np.ndarray | Tensor) -> float:
+    """Σ√λ over the eigenvalues of a symmetric PSD matrix (negative rounding clipped to 0)."""
+    if isinstance(matrix, Tensor):
+        return torch.linalg.eigvalsh((matrix + matrix.T) / 2).clamp(min=0.0).sqrt().sum().item()
+    return float(np.sqrt(np.clip(np.linalg.eigvalsh((matrix + matrix.T) / 2), 0.0, None)).sum())
+
+
+def _centered(features: np.ndarray) -> np.ndarray:
+    """X such that XᵀX is the features' ddof=1 covariance (as `statistics` computes it)."""
+    f = np.asarray(features, dtype=np.float64)
+    return (f - f.mean(axis=0)) / np.sqrt(len(f) - 1)
+
+
 class FrechetReference:
-    """The reference side of FID, with √Σr computed once and reused for every checkpoint.
+    """The reference side of FID, built once and reused for every checkpoint.
+
+    Tr√(Σr·Σg) is Σ√λ over the spectrum of Σr·Σg, which is also the nonzero spectrum of other,
+    symmetric PSD matrices; each distance picks the smallest one:
+    - √Σr·Σg·√Σr (2048×2048), with √Σr decomposed once, when both sides are full rank;
+    - Y·Σr·Yᵀ (n×n) when the generated covariance is YᵀY from n ≤ 2048 images;
+    - (Y·Xᵀ)(Y·Xᵀ)ᵀ when the reference also came from few images (`of_features`, as per class).
+    Few images are common (per-class FID, small test splits), and there no 2048-d
+    eigendecomposition is needed at all.
 
     `device`: None does the float64 linear algebra in numpy (LAPACK); a torch device does the
-    same eigendecompositions with torch there. On a GPU that takes a fraction of the time, which
-    matters for the per-class FID of many checkpoints (eleven 2048-d eigendecompositions each)."""
+    same products and decompositions with torch there, a fraction of the time on a GPU."""
 
     def __init__(self, mu: np.ndarray, sigma: np.ndarray, *, device: torch.device | str | None = None) -> None:
         self.mu = np.asarray(mu, dtype=np.float64)
@@ -159,27 +174,66 @@ class FrechetReference:
         if self.mu.shape != (self.sigma.shape[0],) or self.sigma.shape[0] != self.sigma.shape[1]:
             raise FidError(f"reference statistics have inconsistent shapes {self.mu.shape} and {self.sigma.shape}")
         self.device = torch.device(device) if device is not None else None
-        if self.device is None:
-            self.sqrt_sigma = _sqrt_psd((self.sigma + self.sigma.T) / 2)
-        else:
-            sigma_t = torch.as_tensor(self.sigma, device=self.device)
-            eigvals, eigvecs = torch.linalg.eigh((sigma_t + sigma_t.T) / 2)
-            self.sqrt_sigma = (eigvecs * eigvals.clamp(min=0.0).sqrt()) @ eigvecs.T
         self.trace = float(np.trace(self.sigma))
+        self._x: np.ndarray | Tensor | None = None  # the reference's centred features, when few
+        self._sqrt_sigma: np.ndarray | Tensor | None = None
+
+    @classmethod
+    def of_features(cls, features: np.ndarray, *, device: torch.device | str | None = None) -> FrechetReference:
+        """The reference of these features; with no more images than dimensions it keeps them,
+        so that distances never decompose a 2048-d matrix."""
+        reference = cls(*statistics(features), device=device)
+        if len(features) <= features.shape[1]:
+            reference._x = reference._on_device(_centered(features))
+        return reference
+
+    def _on_device(self, array: np.ndarray) -> np.ndarray | Tensor:
+        return array if self.device is None else torch.as_tensor(array, device=self.device)
+
+    def _sqrt(self) -> np.ndarray | Tensor:
+        if self._sqrt_sigma is None:
+            sigma = self._on_device(self.sigma)
+            if self.device is None:
+                eigvals, eigvecs = np.linalg.eigh((sigma + sigma.T) / 2)
+                self._sqrt_sigma = (eigvecs * np.sqrt(np.clip(eigvals, 0.0, None))) @ eigvecs.T
+            else:
+                eigvals, eigvecs = torch.linalg.eigh((sigma + sigma.T) / 2)
+                self._sqrt_sigma = (eigvecs * eigvals.clamp(min=0.0).sqrt()) @ eigvecs.T
+        return self._sqrt_sigma
+
+    def _check(self, mu_shape: tuple, sigma_shape: tuple) -> None:
+        if mu_shape != self.mu.shape or sigma_shape != self.sigma.shape:
+            raise FidError(f"statistics of shape {mu_shape}/{sigma_shape} do not match the reference {self.mu.shape}")
+
+    def _combine(self, mu: np.ndarray, trace: float, trace_sqrt: float) -> float:
+        diff = mu - self.mu
+        return float(diff @ diff + trace + self.trace - 2.0 * trace_sqrt)
 
     def distance(self, mu: np.ndarray, sigma: np.ndarray) -> float:
+        """d² to the Gaussian (mu, sigma)."""
         mu, sigma = np.asarray(mu, dtype=np.float64), np.asarray(sigma, dtype=np.float64)
-        if mu.shape != self.mu.shape or sigma.shape != self.sigma.shape:
-            raise FidError(f"statistics of shape {mu.shape}/{sigma.shape} do not match the reference {self.mu.shape}")
-        if self.device is None:
-            product = self.sqrt_sigma @ sigma @ self.sqrt_sigma
-            eigvals = np.linalg.eigvalsh((product + product.T) / 2)
-            trace_sqrt = np.sqrt(np.clip(eigvals, 0.0, None)).sum()
+        self._check(mu.shape, sigma.shape)
+        if self._x is not None:
+            trace_sqrt = _trace_sqrt_psd(self._x @ self._on_device(sigma) @ self._x.T)
         else:
-            product = self.sqrt_sigma @ torch.as_tensor(sigma, device=self.device) @ self.sqrt_sigma
-            trace_sqrt = torch.linalg.eigvalsh((product + product.T) / 2).clamp(min=0.0).sqrt().sum().item()
-        diff = mu - self.mu
-        return float(diff @ diff + np.trace(sigma) + self.trace - 2.0 * trace_sqrt)
+            root = self._sqrt()
+            trace_sqrt = _trace_sqrt_psd(root @ self._on_device(sigma) @ root)
+        return self._combine(mu, float(np.trace(sigma)), trace_sqrt)
+
+    def distance_to(self, features: np.ndarray) -> float:
+        """d² to the Gaussian of these features: the same value as `distance(*statistics(features))`."""
+        n, dims = features.shape
+        self._check((dims,), (dims, dims))
+        if n > dims:
+            return self.distance(*statistics(features))
+        y = _centered(features)
+        if self._x is not None:
+            cross = self._on_device(y) @ self._x.T
+            gram = cross @ cross.T if cross.shape[0] <= cross.shape[1] else cross.T @ cross
+        else:
+            gram = self._on_device(y) @ self._on_device(self.sigma) @ self._on_device(y).T
+        mu = np.mean(features, axis=0, dtype=np.float64)
+        return self._combine(mu, float(np.einsum("ij,ij->", y, y)), _trace_sqrt_psd(gram))
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:

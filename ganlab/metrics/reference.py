@@ -92,7 +92,7 @@ def floor_fid(floor_features: np.ndarray, reference: FrechetReference, *, n: int
     that drew from the data distribution itself would score at this n. Returns (fid, n used), n
     capped at the number of stored floor features."""
     n = min(n, len(floor_features))
-    return reference.distance(*statistics(floor_features[:n])), n
+    return reference.distance_to(floor_features[:n]), n
 
 
 def compute_translation_reference(

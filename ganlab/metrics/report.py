@@ -25,7 +25,6 @@ from ganlab.metrics.fid import (
     linalg_device,
     load_statistics,
     reference_info,
-    statistics,
 )
 from ganlab.metrics.kid import KID_RNG_SEED, KID_SUBSETS, kid
 from ganlab.metrics.protocol import describe, protocol
@@ -53,7 +52,7 @@ class ClassReferences:
         self.classes = list(classes)
         self.sizes = [int(np.sum(labels == c)) for c in range(len(self.classes))]
         self.references = {
-            c: FrechetReference(*statistics(features[labels == c]), device=device)
+            c: FrechetReference.of_features(features[labels == c], device=device)
             for c, size in enumerate(self.sizes)
             if size >= MIN_CLASS_IMAGES
         }
@@ -83,7 +82,7 @@ class ClassReferences:
                     f"per-class FID of class {c} ({name}): needs at least {MIN_CLASS_IMAGES} generated images, "
                     f"found {len(gen)} (and {self.sizes[c]} reference); raise report.n_samples"
                 )
-            fids[name] = self.references[c].distance(*statistics(gen))
+            fids[name] = self.references[c].distance_to(gen)
             spreads[name] = spread(gen, self.references[c])
         return fids, spreads
 
@@ -140,7 +139,7 @@ def score_checkpoint(
     if not world.is_main:
         return None
     row = {"iteration": int(meta["iteration"]), "precision": meta["config"]["params"].get("precision", "fp32")}
-    scores = {"fid": reference.distance(*statistics(features))}
+    scores = {"fid": reference.distance_to(features)}
     if with_kid:
         scores["kid"] = kid(features, ref_features)
     # KID first where it is the headline: JSON keeps the order, so `dvc exp show` does too.

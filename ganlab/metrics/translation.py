@@ -23,7 +23,7 @@ from ganlab.data.prepared import Split, load_split
 from ganlab.errors import GanlabError
 from ganlab.io import atomic_write_text
 from ganlab.metrics.evaluate import cache_key, load_cache, reference_digest, write_csv
-from ganlab.metrics.fid import FidError, FrechetReference, InceptionFeatures, load_statistics, statistics
+from ganlab.metrics.fid import FidError, FrechetReference, InceptionFeatures, load_statistics
 from ganlab.metrics.kid import kid
 from ganlab.sampling import resolve_device, translate_batches
 from ganlab.training.checkpoints import list_snapshots, load_translators
@@ -116,7 +116,7 @@ def score_translators(
             list(translate_batches(translators[key], images, batch_size=batch_size, device=inception.device))
         )
         features[direction] = inception(out)
-        row[f"fid_{direction}"] = domains.frechet[target].distance(*statistics(features[direction]))
+        row[f"fid_{direction}"] = domains.frechet[target].distance_to(features[direction])
         row[f"kid_{direction}"] = kid(features[direction], domains.features[target])["mean"]
         i, j = domains.pairs[direction]
         keep = i < len(images)

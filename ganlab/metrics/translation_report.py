@@ -18,7 +18,7 @@ import torch
 from ganlab.data.prepared import load_split
 from ganlab.errors import GanlabError
 from ganlab.io import atomic_write_text
-from ganlab.metrics.fid import FrechetReference, InceptionFeatures, statistics
+from ganlab.metrics.fid import FrechetReference, InceptionFeatures
 from ganlab.metrics.kid import KID_RNG_SEED, KID_SUBSETS, kid
 from ganlab.metrics.protocol import FULL_RANK, code_version, count_words, feature_network
 from ganlab.metrics.select import best_of, copy_best, read_fid_csv
@@ -83,7 +83,7 @@ def select_translator(
 
 
 def _fid_kid(features: np.ndarray, reference: FrechetReference, ref_features: np.ndarray, kid_first: bool) -> dict:
-    fid, kid_ = reference.distance(*statistics(features)), kid(features, ref_features)
+    fid, kid_ = reference.distance_to(features), kid(features, ref_features)
     return {"kid": kid_, "fid": fid} if kid_first else {"fid": fid, "kid": kid_}
 
 
