@@ -148,10 +148,11 @@ def _trace_sqrt_psd(matrix: np.ndarray | Tensor) -> float:
     return float(np.sqrt(np.clip(np.linalg.eigvalsh((matrix + matrix.T) / 2), 0.0, None)).sum())
 
 
-def _centered(features: np.ndarray) -> np.ndarray:
-    """X such that XᵀX is the features' ddof=1 covariance (as `statistics` computes it)."""
+def _centered(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean, and X such that XᵀX is the features' ddof=1 covariance (as `statistics`)."""
     f = np.asarray(features, dtype=np.float64)
-    return (f - f.mean(axis=0)) / np.sqrt(len(f) - 1)
+    mu = f.mean(axis=0)
+    return mu, (f - mu) / np.sqrt(len(f) - 1)
 
 
 class FrechetReference:
@@ -184,7 +185,7 @@ class FrechetReference:
         so that distances never decompose a 2048-d matrix."""
         reference = cls(*statistics(features), device=device)
         if len(features) <= features.shape[1]:
-            reference._x = reference._on_device(_centered(features))
+            reference._x = reference._on_device(_centered(features)[1])
         return reference
 
     def _on_device(self, array: np.ndarray) -> np.ndarray | Tensor:
@@ -226,13 +227,13 @@ class FrechetReference:
         self._check((dims,), (dims, dims))
         if n > dims:
             return self.distance(*statistics(features))
-        y = _centered(features)
+        mu, y = _centered(features)
+        y_dev = self._on_device(y)
         if self._x is not None:
-            cross = self._on_device(y) @ self._x.T
+            cross = y_dev @ self._x.T
             gram = cross @ cross.T if cross.shape[0] <= cross.shape[1] else cross.T @ cross
         else:
-            gram = self._on_device(y) @ self._on_device(self.sigma) @ self._on_device(y).T
-        mu = np.mean(features, axis=0, dtype=np.float64)
+            gram = y_dev @ self._on_device(self.sigma) @ y_dev.T
         return self._combine(mu, float(np.einsum("ij,ij->", y, y)), _trace_sqrt_psd(gram))
 
 
