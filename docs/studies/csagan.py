@@ -4,7 +4,7 @@ cGAN-PD networks, and the full-length DCGAN, all trained side by side on one GPU
     python docs/studies/csagan.py prepare --fashion-mnist DIR --out runs/csagan
     python docs/studies/csagan.py branch  --out runs/csagan --state PEER_LAST_AT_4000.pt [--seed 0] [--reseed R]
     python docs/studies/csagan.py train   --out runs/csagan --until UNIX_TIME [--mimicry DIR] [--only RUN...] [--iterations N]
-    python docs/studies/csagan.py score   --out runs/csagan --workers 6 [--mimicry DIR] [--only RUN...]
+    python docs/studies/csagan.py score   --out runs/csagan --workers 6 [--mimicry DIR] [--only RUN...] [--every K]
     python docs/studies/csagan.py report  --out runs/csagan
     python docs/studies/csagan.py grids   --out runs/csagan   (class grids and colour, without the 10k re-scores)
 
@@ -343,6 +343,7 @@ def score(args: argparse.Namespace) -> None:
         cmd = [sys.executable, __file__, "score", "--out", args.out, "--workers", str(args.workers), "--n", str(args.n)]
         cmd += ["--mimicry", args.mimicry] if args.mimicry else []
         cmd += ["--only", *args.only] if args.only else []
+        cmd += ["--every", str(args.every)] if args.every else []
         procs = [subprocess.Popen(cmd + ["--worker", str(w)]) for w in range(args.workers)]
         codes = [p.wait() for p in procs]
         rows = {run: [items[it] for it in sorted(items)] for run, items in scored_rows(out).items()}
@@ -360,7 +361,7 @@ def score(args: argparse.Namespace) -> None:
         for run in runs()
         if not args.only or run in args.only
         for ckpt in list_snapshots(out / "runs" / run / "checkpoints")
-        if int(ckpt.stem.split("_")[1]) not in scored.get(run, {})
+        if (it := int(ckpt.stem.split("_")[1])) not in scored.get(run, {}) and it % (args.every or 1) == 0
     ]
     part = out / f"scores.{args.worker}.json"
     scorer = Scorer(out, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
@@ -461,10 +462,15 @@ def main() -> None:
     parser.add_argument("--model")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--worker", type=int)
+    parser.add_argument(
+        "--every", type=int, help="score: only checkpoints at multiples of this iteration (a coarse curve first)"
+    )
     parser.add_argument("--n", type=int, default=2048, help="score: images generated per checkpoint")
     parser.add_argument("--n-report", type=int, default=10000, help="report: images generated per model")
     parser.add_argument("--runs", nargs="*", default=["dcgan", "base_s0", "base_s1"])
     args = parser.parse_args()
+    if args.every is not None and args.every <= 0:
+        parser.error(f"--every: expected a positive iteration count, found {args.every}")
     if args.iterations is not None and args.iterations <= 0:
         parser.error(f"--iterations: expected a positive iteration count, found {args.iterations}")
     unknown = sorted(set(args.only or ()) - set(runs()))
