@@ -96,7 +96,7 @@ def runs() -> dict[str, tuple[str, dict]]:
         out[f"peer_ganlab_plain_g_s{seed}"] = ("sagan", {**PEER, "sagan.g_spectral_norm": False, "seed": seed})
         out[f"peer_mimicry_s{seed}"] = ("mimicry", {**PEER, "seed": seed})
         # The one lead of the branches (lr_g 5e-5 from 4000, on two RNG streams), from scratch.
-        out[f"peer_ganlab_lr_g_5e-5_s{seed}"] = ("sagan", {**PEER, "sagan.lr_g": 5.0e-5, "seed": seed})
+        out[f"peer_ganlab_lr_g_5e-5_s{seed}"] = ("sagan", {**PEER, **BRANCHES["lr_g_5e-5"], "seed": seed})
         arms = [(arm, change, None) for arm, change in BRANCHES.items()]
         arms += [(arm, change, reseed) for arm, change in RESEEDED.items() for reseed in RESEEDS]
         for arm, change, reseed in arms:
