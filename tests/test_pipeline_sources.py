@@ -21,7 +21,10 @@ pytestmark = pytest.mark.slow
 def test_a_running_experiment_shows_its_training_metrics(tmp_path):
     """While `dvc exp run` trains, `dvc exp show` lists the training metrics, and they advance."""
     write_cifar10(tmp_path / "cifar", per_batch=20)
-    params = cifar_params(tmp_path / "cifar", **{"dcgan.iterations": 10**6, "dcgan.log_every": 5})
+    # Every checkpoint on a log step: a checkpoint before the first log would write a
+    # metrics.json holding only its step (its preview has a step, no metrics yet).
+    live = {"dcgan.iterations": 10**6, "dcgan.log_every": 5, "dcgan.ckpt_every": 10}
+    params = cifar_params(tmp_path / "cifar", **live)
     repo = make_repo(tmp_path / "repo", **params)
     experiment = subprocess.Popen(["dvc", "exp", "run", "train@dcgan"], cwd=repo, env=env(), stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
