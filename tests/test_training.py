@@ -182,7 +182,7 @@ def test_standing_stats_measure_the_generators_own_activations():
     snapshot = with_standing_stats(G, seed=3, batches=4, batch_size=8)
     assert torch.equal(G.net[1].running_mean, torch.full_like(G.net[1].running_mean, 100.0))  # G untouched
     # Re-run the same draws through a copy to see what the first BN received.
-    probe = with_standing_stats(G, seed=3, batches=0)
+    probe = with_standing_stats(G, seed=3, batch_size=8, batches=0)
     probe.net[1].train().register_forward_pre_hook(snapshot_bn_input)
     rng = torch.Generator().manual_seed(3)
     with torch.no_grad():
@@ -193,8 +193,16 @@ def test_standing_stats_measure_the_generators_own_activations():
     assert not snapshot.training
 
 
-def test_ema_snapshot_has_its_own_batchnorm_statistics(prepared, tmp_path):
+def test_ema_snapshot_has_its_own_batchnorm_statistics(prepared, tmp_path, monkeypatch):
+    measured_at = []
+
+    def recording(generator, **kwargs):
+        measured_at.append(kwargs["batch_size"])
+        return with_standing_stats(generator, **kwargs)
+
+    monkeypatch.setattr("ganlab.training.gan.with_standing_stats", recording)
     _train(tmp_path, iterations=4, ckpt_every=4)
+    assert measured_at == [8]  # the training batch of tiny_params, not a fixed size
     snap = load_checkpoint(tmp_path / "run/models/checkpoints/iter_000004.pt")["generator"]
     ema = load_checkpoint(tmp_path / "run/models/last.pt")["generator_ema"]
     for key in snap:

@@ -56,7 +56,7 @@ def build_state(
 
 
 @torch.no_grad()
-def with_standing_stats(generator: nn.Module, *, seed: int, batches: int = 16, batch_size: int = 64) -> nn.Module:
+def with_standing_stats(generator: nn.Module, *, seed: int, batch_size: int, batches: int = 16) -> nn.Module:
     """A copy of `generator` whose BatchNorm statistics are measured on its own activations.
 
     The EMA generator averages G's weights but copies G's running statistics, which describe the
@@ -64,6 +64,7 @@ def with_standing_stats(generator: nn.Module, *, seed: int, batches: int = 16, b
     still leans on older weights, that mismatch alone turns samples into striped noise (seen on
     Fashion-MNIST at iteration 1500 with ema 0.9999). BigGAN's remedy, "standing statistics":
     run the averaged generator on fresh latents and take the exact mean of the batch statistics.
+    Batches of the training `batch_size`: the statistics G was trained to expect.
     Its own seeded draws leave the training RNG, and so resume, untouched.
     """
     snapshot = sync_batchnorm(copy.deepcopy(generator), False).eval()  # one process measures it
@@ -170,7 +171,7 @@ class NoiseGAN:
     ) -> None:
         (split,) = splits
         check_data(name, cfg, split, world)
-        self.classes = split.classes
+        self.classes, self.batch_size = split.classes, cfg.batch_size
         self.state = build_state(
             name, cfg, num_classes=len(split.classes), resolution=split.resolution, seed=seed, device=device
         )
@@ -182,7 +183,7 @@ class NoiseGAN:
     def save_snapshot(self, path: Path, *, config: dict, iteration: int, seed: int) -> None:
         generator = self.state.sampling("generator")
         if "generator" in self.state.averaged:
-            generator = with_standing_stats(generator, seed=seed + iteration)
+            generator = with_standing_stats(generator, seed=seed + iteration, batch_size=self.batch_size)
         save_snapshot(
             path,
             generator=generator,
