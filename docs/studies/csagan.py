@@ -94,6 +94,8 @@ def runs() -> dict[str, tuple[str, dict]]:
     out["long_bf16_s0"] = ("sagan", long)
     # The GPU round's one lead at 1000 iterations (below the baseline on both seeds), beside it.
     out["long_biggan_bf16_s0"] = ("sagan", {**long, **ABLATIONS["biggan"]})
+    # lr_g 5e-5 from scratch started far slower than 1e-4: is G's step size what a short run lacks?
+    out["long_lr_g_2e-4_bf16_s0"] = ("sagan", {**long, "sagan.lr_g": 2.0e-4})
     for seed in (0, 1):
         for arm, change in ABLATIONS.items():
             out[f"{arm}_s{seed}"] = ("sagan", {**WIDTH64, **change, "seed": seed})
