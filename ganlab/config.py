@@ -79,10 +79,22 @@ class TrainConfig:
     beta2: float = _check(ge=0.0, lt=1.0)
     ema: float = _check(ge=0.0, lt=1.0)  # 0 turns the EMA generator(s) off
     ema_start: int = _check(ge=0)
-    lr_decay: str = _check(choices=("none", "linear"))  # linear: to 0 at `iterations`, as in SNGAN
+    # linear: constant to lr_decay_start, then down to 0 at `iterations` (SNGAN: from 0; CycleGAN:
+    # from half-way). lr_decay_d false decays G's rate alone: a slower D costs cSAGAN its variety
+    # within a class (docs/results.md), a slower G late in a run does not.
+    lr_decay: str = _check(choices=("none", "linear"))
+    lr_decay_start: int = _check(ge=0)
+    lr_decay_d: bool
     precision: str = _check(choices=("fp32", "bf16"))  # bf16: autocast forwards, fp32 weights
     compile: bool  # torch.compile the generator(s) and discriminator(s)
     diffaug: str = _check(items=DIFFAUG_POLICIES)  # DiffAugment policies before D, e.g. "color,translation"
+
+    def __post_init__(self) -> None:
+        if self.lr_decay == "linear" and self.lr_decay_start >= self.iterations:
+            raise ParamsError(
+                f"lr_decay_start: expected a value < iterations ({self.iterations}) under lr_decay: linear,"
+                f" found {self.lr_decay_start}"
+            )
 
     @property
     def diffaug_policies(self) -> list[str]:
@@ -275,7 +287,10 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
         if not dataclasses.is_dataclass(types[name]):
             _validate(value, f.metadata, key)
         values[name] = value
-    return cls(**values)
+    try:  # rules between fields (__post_init__) name their key without the section
+        return cls(**values)
+    except ParamsError as e:
+        raise ParamsError(f"{prefix}.{e}" if prefix else str(e)) from None
 
 
 def _resolved_types(cls: type) -> dict[str, type]:

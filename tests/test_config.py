@@ -7,7 +7,7 @@ import yaml
 from ganlab.config import DATASET_NAMES, LOSS_NAMES, ParamsError, load_params, parse_params
 from ganlab.data.prepare import DATASETS
 from ganlab.losses import LOSSES
-from tests.conftest import REPO, committed_params
+from tests.conftest import REPO, committed_params, tiny_params
 
 
 def test_committed_params_load():
@@ -141,3 +141,11 @@ def test_stage_exits_nonzero_naming_the_key(tmp_path):
 
 def test_name_lists_match_the_registries():
     assert tuple(DATASETS) == DATASET_NAMES and tuple(LOSSES) == LOSS_NAMES
+
+
+def test_a_linear_decay_must_start_before_the_last_iteration():
+    raw = tiny_params(**{"sagan.lr_decay": "linear", "sagan.iterations": 100, "sagan.lr_decay_start": 100})
+    with pytest.raises(ParamsError, match=r"sagan\.lr_decay_start: expected a value < iterations \(100\)"):
+        parse_params(raw)
+    # Without a decay the start is never used, so it is not checked against the length.
+    parse_params(tiny_params(**{"sagan.iterations": 100, "sagan.lr_decay_start": 100}))

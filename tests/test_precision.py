@@ -114,6 +114,15 @@ def test_linear_lr_decay_schedule(prepared, tmp_path):
     assert state.optimizers["opt_d"].param_groups[0]["lr"] == pytest.approx(cfg.lr_d * 0.25)
 
 
+def test_late_decay_of_g_alone(prepared, tmp_path):
+    keys = {"sagan.lr_decay": "linear", "sagan.lr_decay_start": 2, "sagan.lr_decay_d": False, "sagan.iterations": 6}
+    cfg = parse_params(tiny_params(**keys)).sagan
+    assert [lr_scale(cfg, i) for i in range(6)] == [1.0, 1.0, 1.0, 0.75, 0.5, 0.25]
+    state = _train(tmp_path, iterations=6, lr_decay="linear", lr_decay_start=2, lr_decay_d=False)
+    assert state.optimizers["opt_g"].param_groups[0]["lr"] == pytest.approx(cfg.lr_g * 0.25)
+    assert state.optimizers["opt_d"].param_groups[0]["lr"] == cfg.lr_d
+
+
 def test_interrupted_linear_decay_run_resumes_exactly(prepared, tmp_path, monkeypatch):
     _train(tmp_path, out="straight", iterations=6, ckpt_every=2, lr_decay="linear")
     hinge, calls = LOSSES["hinge"], {"n": 0}

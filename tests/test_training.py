@@ -296,16 +296,17 @@ def test_training_without_a_live_directory_writes_checkpoints_only(prepared, tmp
 
 
 def test_a_run_saved_before_the_newer_sagan_keys_resumes_and_loads(prepared, tmp_path, capsys):
-    """Runs saved before class_embedding, hierarchical_z and g_spectral_norm existed were built as
-    their defaults now build them: they resume (nothing is deleted) and their snapshots load."""
+    """Runs saved before class_embedding, hierarchical_z, g_spectral_norm, lr_decay_start and
+    lr_decay_d existed were built as their defaults now build them: they resume (nothing is
+    deleted) and their snapshots load."""
     from ganlab.io import atomic_torch_save
-    from ganlab.training.checkpoints import ADDED_SAGAN_KEYS
+    from ganlab.training.checkpoints import ADDED_KEYS, ADDED_SAGAN_KEYS
 
     _train(tmp_path, iterations=2, ckpt_every=1)
     last = tmp_path / "run/models/last.pt"
     for path in [last, *sorted((tmp_path / "run/models/checkpoints").iterdir())]:
         ckpt = load_checkpoint(path)
-        for key in ADDED_SAGAN_KEYS:
+        for key in [*ADDED_KEYS, *ADDED_SAGAN_KEYS]:
             del ckpt["config"]["params"][key]
         atomic_torch_save(ckpt, path)
     generator, _ = load_generator(tmp_path / "run/models/checkpoints/iter_000002.pt")

@@ -3,6 +3,7 @@ cGAN-PD networks, and the full-length DCGAN, all trained side by side on one GPU
 
     python docs/studies/csagan.py prepare --fashion-mnist DIR --out runs/csagan
     python docs/studies/csagan.py branch  --out runs/csagan --state PEER_LAST_AT_4000.pt [--seed 0] [--reseed R]
+    python docs/studies/csagan.py branch  --out runs/csagan --family long --state LONG_LAST_AT_5000.pt
     python docs/studies/csagan.py train   --out runs/csagan --until UNIX_TIME [--mimicry DIR] [--only RUN...] [--iterations N]
     python docs/studies/csagan.py score   --out runs/csagan --workers 6 [--mimicry DIR] [--only RUN...] [--every K]
     python docs/studies/csagan.py report  --out runs/csagan
@@ -83,6 +84,19 @@ BRANCHES = {
 # continuations of one state differ by chance; the others repeat a branch on that new stream.
 RESEEDED = {"unchanged": {}, "lr_g_5e-5": BRANCHES["lr_g_5e-5"]}
 RESEEDS = (1,)
+# Branches of the long defaults run (`branch --state LONG_LAST_AT_5000.pt --family long`). The
+# D:G rate ratio sets the variety within a class (2:1 collapses it, 8:1 keeps it but starts
+# slowly), so G's rate alone falls linearly to 0 from the branch point to LONG_DECAY_END, with
+# D's unchanged: the ratio rises late, when a slow start no longer costs anything.
+LONG_BRANCH_AT, LONG_DECAY_END = 5000, 9000
+LONG_BRANCHES = {
+    "g_decay": {
+        "sagan.lr_decay": "linear",
+        "sagan.lr_decay_start": LONG_BRANCH_AT,
+        "sagan.lr_decay_d": False,
+        "sagan.iterations": LONG_DECAY_END,
+    },
+}
 
 
 def runs() -> dict[str, tuple[str, dict]]:
@@ -96,6 +110,8 @@ def runs() -> dict[str, tuple[str, dict]]:
     out["long_biggan_bf16_s0"] = ("sagan", {**long, **ABLATIONS["biggan"]})
     # lr_g 5e-5 from scratch started far slower than 1e-4: is G's step size what a short run lacks?
     out["long_lr_g_2e-4_bf16_s0"] = ("sagan", {**long, "sagan.lr_g": 2.0e-4})
+    for arm, change in LONG_BRANCHES.items():
+        out[f"long_bf16_s0_{arm}_from{LONG_BRANCH_AT}"] = ("sagan", {**long, **change})
     for seed in (0, 1):
         for arm, change in ABLATIONS.items():
             out[f"{arm}_s{seed}"] = ("sagan", {**WIDTH64, **change, "seed": seed})
@@ -211,29 +227,38 @@ def prepare(args: argparse.Namespace) -> None:
 
 
 def branch(args: argparse.Namespace) -> None:
-    """Start every branch run of seed --seed from `last.pt` of its parent saved at BRANCH_AT
-    (--state), with the saved config changed by the branch's keys only; with --reseed R, the
-    arms of RESEEDED, each with its training RNG restarted from seed R."""
+    """Start every branch run from its parent's `last.pt` (--state), with the saved config changed
+    by the branch's keys only. --family peer: the arms of BRANCHES from the peer run of --seed at
+    BRANCH_AT (with --reseed R, the arms of RESEEDED, each with its training RNG restarted from
+    seed R); --family long: the arms of LONG_BRANCHES from the long defaults run at LONG_BRANCH_AT."""
     from ganlab.config import load_params, to_dict
     from ganlab.io import atomic_torch_save
+    from ganlab.training.checkpoints import upgrade_config
 
     out = Path(args.out)
     state = torch.load(args.state, map_location="cpu", weights_only=False)
-    if state["iteration"] != BRANCH_AT:
-        raise SystemExit(f"{args.state}: saved at iteration {state['iteration']}, branches start at {BRANCH_AT}")
-    arms = BRANCHES if args.reseed is None else RESEEDED
-    for arm, change in arms.items():
-        name = branch_name(args.seed, arm, args.reseed)
+    if args.family == "long":
+        at = LONG_BRANCH_AT
+        arms = {f"long_bf16_s0_{arm}_from{at}": change for arm, change in LONG_BRANCHES.items()}
+    else:
+        at = BRANCH_AT
+        chosen = BRANCHES if args.reseed is None else RESEEDED
+        arms = {branch_name(args.seed, arm, args.reseed): change for arm, change in chosen.items()}
+    if state["iteration"] != at:
+        raise SystemExit(f"{args.state}: saved at iteration {state['iteration']}, {args.family} branches start at {at}")
+    saved = upgrade_config(state["config"])["params"]
+    for name, change in arms.items():
         target = out / "runs" / name / "last.pt"
         if target.exists():
             print(f"{name}: already branched ({target})")
             continue
         write_variant(out / "params" / f"{name}.yaml", {**LONG, **runs()[name][1]}, device="auto")
         params = to_dict(load_params(out / "params" / f"{name}.yaml").sagan)
-        changed = {k for k in params if k != "iterations" and params[k] != state["config"]["params"].get(k)}
-        if changed != {key.split(".")[1] for key in change}:
+        changed = {k for k in params if k != "iterations" and params[k] != saved.get(k)}
+        expected = {key.split(".")[1] for key in change} - {"iterations"}
+        if changed != expected:
             raise SystemExit(
-                f"{name}: its params differ from {args.state} in {sorted(changed)}, expected {sorted(change)}"
+                f"{name}: its params differ from {args.state} in {sorted(changed)}, expected {sorted(expected)}"
             )
         branched = {**state, "config": {**state["config"], "params": params}}
         if args.reseed is not None:
@@ -243,7 +268,7 @@ def branch(args: argparse.Namespace) -> None:
             branched["generator_ema"] = state["generator"]
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_torch_save(branched, target)
-        print(f"{name}: branched from {args.state} at iteration {BRANCH_AT} with {change}")
+        print(f"{name}: branched from {args.state} at iteration {at} with {change}")
 
 
 def train(args: argparse.Namespace) -> None:
@@ -374,6 +399,8 @@ def score(args: argparse.Namespace) -> None:
         if (it := int(ckpt.stem.split("_")[1])) not in scored.get(run, {}) and it % (args.every or 1) == 0
     ]
     part = out / f"scores.{args.worker}.json"
+    if not todo[args.worker :: args.workers]:
+        return  # a polling caller would otherwise load Inception for nothing
     scorer = Scorer(out, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     for run, ckpt in todo[args.worker :: args.workers]:
         row = scorer(ckpt, n=args.n, seed=0)  # DCGAN is unconditional: FID only
@@ -466,7 +493,13 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, help="train: train to this iteration instead (extends a run)")
     parser.add_argument("--mimicry", help="a checkout of kwotsin/mimicry")
     parser.add_argument("--run")
-    parser.add_argument("--state", help=f"branch: the parent's last.pt saved at iteration {BRANCH_AT}")
+    parser.add_argument("--state", help="branch: the parent's last.pt saved at the family's branch point")
+    parser.add_argument(
+        "--family",
+        choices=("peer", "long"),
+        default="peer",
+        help=f"branch: BRANCHES of the peer run at {BRANCH_AT}, or LONG_BRANCHES of the long run at {LONG_BRANCH_AT}",
+    )
     parser.add_argument("--seed", type=int, default=0, help="branch: the parent run's seed")
     parser.add_argument("--reseed", type=int, help="branch: continue RESEEDED arms on a new RNG stream")
     parser.add_argument("--model")

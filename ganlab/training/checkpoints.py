@@ -18,8 +18,9 @@ from ganlab.models import MODELS, TRANSLATORS, build_generator
 
 SNAPSHOT_GLOB = "iter_*.pt"
 
-# Keys added to the sagan section after runs had been saved without them, with the values that
-# reproduce how those runs were built, so that they still resume, load and score.
+# Keys added to the model sections after runs had been saved without them, with the values that
+# reproduce how those runs were trained, so that they still resume, load and score.
+ADDED_KEYS = {"lr_decay_start": 0, "lr_decay_d": True}  # every model
 ADDED_SAGAN_KEYS = {"class_embedding": "shared_sn", "hierarchical_z": False, "g_spectral_norm": True}
 
 
@@ -37,11 +38,13 @@ def run_config(name: str, cfg: TrainConfig, *, seed: int, data_digest: str, reso
 
 
 def upgrade_config(config: dict) -> dict:
-    """A saved run config with the keys added since it was written (ADDED_SAGAN_KEYS) filled in."""
+    """A saved run config with the keys added since it was written (ADDED_KEYS, and for cSAGAN
+    ADDED_SAGAN_KEYS) filled in."""
     model = config.get("model")
+    added = dict(ADDED_KEYS)
     if model in MODELS and issubclass(MODELS[model].config, SAGANConfig):
-        return {**config, "params": {**ADDED_SAGAN_KEYS, **config.get("params", {})}}
-    return config
+        added.update(ADDED_SAGAN_KEYS)
+    return {**config, "params": {**added, **config.get("params", {})}}
 
 
 def resume_mismatch(saved: dict, current: dict) -> list[str]:
@@ -114,7 +117,7 @@ def load_translators(path: Path, device: torch.device | str = "cpu") -> tuple[di
         what = f"a {model} checkpoint, which generates from noise" if model in MODELS else "not a ganlab checkpoint"
         raise GanlabError(f"{path}: {what}; expected a translator ({', '.join(sorted(TRANSLATORS))})")
     family = TRANSLATORS[model]
-    cfg = family.config(**ckpt["config"]["params"])
+    cfg = family.config(**upgrade_config(ckpt["config"])["params"])
     nets = {}
     for key in ("g_ab", "g_ba"):
         if key not in ckpt:

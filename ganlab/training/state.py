@@ -138,15 +138,19 @@ def update_averages(state: TrainState, cfg: TrainConfig) -> None:
 def lr_scale(cfg: TrainConfig, iteration: int) -> float:
     """The learning-rate factor for the step that follows `iteration` completed steps.
 
-    `linear` falls from 1 to 1/iterations over the run (SNGAN's schedule), a pure function of
-    the step, so resuming needs no scheduler state.
+    `linear` holds 1 until `lr_decay_start`, then falls to 1/(iterations - start) at the last
+    step: a pure function of the step, so resuming needs no scheduler state.
     """
-    return 1.0 - iteration / cfg.iterations if cfg.lr_decay == "linear" else 1.0
+    if cfg.lr_decay != "linear":
+        return 1.0
+    start = cfg.lr_decay_start
+    return 1.0 - max(0, iteration - start) / (cfg.iterations - start)
 
 
 def set_learning_rates(state: TrainState, cfg: TrainConfig) -> None:
-    """lr_g for "opt_g", lr_d for "opt_d", times the schedule's factor for this step."""
+    """lr_g for "opt_g", lr_d for "opt_d", times the schedule's factor for this step (D's only
+    under `lr_decay_d`)."""
     scale = lr_scale(cfg, state.iteration)
-    for key, lr in (("opt_g", cfg.lr_g), ("opt_d", cfg.lr_d)):
+    for key, lr, decays in (("opt_g", cfg.lr_g, True), ("opt_d", cfg.lr_d, cfg.lr_decay_d)):
         for group in state.optimizers[key].param_groups:
-            group["lr"] = lr * scale
+            group["lr"] = lr * scale if decays else lr
