@@ -426,18 +426,17 @@ def report(args: argparse.Namespace) -> None:
     scorer = Scorer(out, device)
     path = out / "report.json"
     # Re-scores add up over calls (each costs a CPU core half an hour); a run named again is replaced.
-    result = json.loads(path.read_text()) if path.exists() else {}
-    result["protocol"] = (
-        "10k generated (class-balanced, latent seed 1) vs the 10k test images, pytorch-fid "
+    header = {
+        "protocol": "10k generated (class-balanced, latent seed 1) vs the 10k test images, pytorch-fid "
         "Inception; per-class FID: 1k per class vs that class's 1k test images"
-    )
+    }
     floor_features = out / "data" / "floor_features.npz"
     if floor_features.exists():
         stats = load_statistics(out / "data" / "test_stats.npz")
         floor, n_floor = floor_fid(
             load_features(floor_features)[0], FrechetReference(stats["mu"], stats["sigma"]), n=args.n_report
         )
-        result["floor"] = {"fid": floor, "n": n_floor}
+        header["floor"] = {"fid": floor, "n": n_floor}
     else:
         # The floor's Inception pass over 10k training images costs half an hour of a CPU core,
         # and the floor does not depend on any run: a study may quote it from an earlier report.
@@ -448,14 +447,16 @@ def report(args: argparse.Namespace) -> None:
             continue
         best = min(rows, key=lambda r: r["fid"])
         ckpt = snapshot_path(out / "runs" / run / "checkpoints", best["iteration"])
-        result[run] = {
+        row = {
             "best_iteration": best["iteration"],
             "curve_fid": best["fid"],
             "last_iteration": rows[-1]["iteration"],
             **scorer(ckpt, n=args.n_report, seed=1, with_kid=True),
         }
-        print(run, json.dumps({k: v for k, v in result[run].items() if k != "per_class_fid"}), flush=True)
-        atomic_write_text(json.dumps(result, indent=1) + "\n", path)
+        print(run, json.dumps({k: v for k, v in row.items() if k != "per_class_fid"}), flush=True)
+        # Read only now: a report call for other runs (on the other core) may have added its rows.
+        result = json.loads(path.read_text()) if path.exists() else {}
+        atomic_write_text(json.dumps({**result, **header, run: row}, indent=1) + "\n", path)
     grids(args)
 
 
