@@ -111,7 +111,7 @@ def runs() -> dict[str, tuple[str, dict]]:
     # lr_g 5e-5 from scratch started far slower than 1e-4: is G's step size what a short run lacks?
     out["long_lr_g_2e-4_bf16_s0"] = ("sagan", {**long, "sagan.lr_g": 2.0e-4})
     for arm, change in LONG_BRANCHES.items():
-        out[f"long_bf16_s0_{arm}_from{LONG_BRANCH_AT}"] = ("sagan", {**long, **change})
+        out[long_branch_name(arm)] = ("sagan", {**long, **change})
     for seed in (0, 1):
         for arm, change in ABLATIONS.items():
             out[f"{arm}_s{seed}"] = ("sagan", {**WIDTH64, **change, "seed": seed})
@@ -131,6 +131,10 @@ def runs() -> dict[str, tuple[str, dict]]:
 
 def branch_name(seed: int, arm: str, reseed: int | None = None) -> str:
     return f"peer_ganlab_s{seed}_{arm}_from{BRANCH_AT}" + (f"_r{reseed}" if reseed is not None else "")
+
+
+def long_branch_name(arm: str) -> str:
+    return f"long_bf16_s0_{arm}_from{LONG_BRANCH_AT}"
 
 
 # --- Mimicry's cGAN-PD 32 behind ganlab's generator/discriminator interface -----------------
@@ -239,7 +243,7 @@ def branch(args: argparse.Namespace) -> None:
     state = torch.load(args.state, map_location="cpu", weights_only=False)
     if args.family == "long":
         at = LONG_BRANCH_AT
-        arms = {f"long_bf16_s0_{arm}_from{at}": change for arm, change in LONG_BRANCHES.items()}
+        arms = {long_branch_name(arm): change for arm, change in LONG_BRANCHES.items()}
     else:
         at = BRANCH_AT
         chosen = BRANCHES if args.reseed is None else RESEEDED
@@ -399,10 +403,11 @@ def score(args: argparse.Namespace) -> None:
         if (it := int(ckpt.stem.split("_")[1])) not in scored.get(run, {}) and it % (args.every or 1) == 0
     ]
     part = out / f"scores.{args.worker}.json"
-    if not todo[args.worker :: args.workers]:
+    mine = todo[args.worker :: args.workers]
+    if not mine:
         return  # a polling caller would otherwise load Inception for nothing
     scorer = Scorer(out, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
-    for run, ckpt in todo[args.worker :: args.workers]:
+    for run, ckpt in mine:
         row = scorer(ckpt, n=args.n, seed=0)  # DCGAN is unconditional: FID only
         # Read again just before writing: another call's worker of the same number (another
         # --only, on the other core) may have added rows to this file meanwhile.
