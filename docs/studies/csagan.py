@@ -43,156 +43,23 @@ from pathlib import Path
 
 import torch
 import yaml
-from torch import nn
-from variant import write_variant  # docs/studies/variant.py, beside this script
 
-from ganlab.config import SAGANConfig
+# Modules beside this script in docs/studies/ (Python puts the script's folder on sys.path).
+from csagan_runs import (
+    BRANCH_AT,
+    BRANCHES,
+    LONG,
+    LONG_BRANCH_AT,
+    LONG_BRANCHES,
+    RESEEDED,
+    branch_name,
+    long_branch_name,
+    runs,
+)
+from mimicry_peer import register_mimicry
+from variant import write_variant
+
 from ganlab.io import atomic_write_text
-
-WIDTH64 = {"sagan.g_ch": 64, "sagan.d_ch": 64}
-LONG = {"sagan.iterations": 50000, "dcgan.iterations": 50000}
-# The peer recipe of the issue: hinge, n_dis 1, lr 1e-4/4e-4, betas (0, 0.9), batch 64, no EMA,
-# no attention (Mimicry's cGAN-PD has none), widths 64/64.
-PEER = {**WIDTH64, "sagan.attention_res": 0, "sagan.ema": 0.0}
-ABLATIONS = {
-    "base": {},
-    "no_sn_embed": {"sagan.class_embedding": "shared"},
-    "per_class": {"sagan.class_embedding": "per_class"},
-    "hier_z": {"sagan.hierarchical_z": True},
-    "lr_d_2e-4": {"sagan.lr_d": 2.0e-4},
-    "d_wide": {"sagan.d_ch": 128},
-    "diffaug": {"sagan.diffaug": "color,translation,cutout"},
-    "biggan": {"sagan.class_embedding": "shared", "sagan.hierarchical_z": True},
-}
-# Recipe changes applied to the peer run's saved state at BRANCH_AT (its G, D, Adams and data
-# order), trained to BRANCH_UNTIL beside the unchanged run: the same seed and the same
-# iterations, for changes that need no new network, where a run from scratch costs hours.
-BRANCH_AT, BRANCH_UNTIL = 4000, 5000
-BRANCHES = {
-    "lr_d_2e-4": {"sagan.lr_d": 2.0e-4},
-    # lr_d 2e-4 cut the per-class spread at 5000 (0.84 -> 0.60): does a faster D keep it, and
-    # is it D's own rate or its ratio to G's (lr_g 5e-5 gives the same ratio with D unchanged)?
-    "lr_d_8e-4": {"sagan.lr_d": 8.0e-4},
-    "lr_g_5e-5": {"sagan.lr_g": 5.0e-5},
-    # The average starts from the branch point's G (ema_start 0: no earlier weights to follow).
-    "ema": {"sagan.ema": 0.999, "sagan.ema_start": 0},
-    # lr_g 5e-5 and the EMA each lowered FID at 5000: do the two gains add up?
-    "lr_g_5e-5_ema": {"sagan.lr_g": 5.0e-5, "sagan.ema": 0.999, "sagan.ema_start": 0},
-}
-# `branch --reseed R` continues the same state with a fresh training RNG (seeded R: new data
-# order and z) for the arms below. The unchanged arm against the parent run measures how far two
-# continuations of one state differ by chance; the others repeat a branch on that new stream.
-RESEEDED = {"unchanged": {}, "lr_g_5e-5": BRANCHES["lr_g_5e-5"]}
-RESEEDS = (1,)
-# Branches of the long defaults run (`branch --state LONG_LAST_AT_5000.pt --family long`). The
-# D:G rate ratio sets the variety within a class (2:1 collapses it, 8:1 keeps it but starts
-# slowly), so G's rate alone falls linearly to 0 from the branch point to LONG_DECAY_END, with
-# D's unchanged: the ratio rises late, when a slow start no longer costs anything.
-LONG_BRANCH_AT, LONG_DECAY_END = 5000, 9000
-LONG_BRANCHES = {
-    "g_decay": {
-        "sagan.lr_decay": "linear",
-        "sagan.lr_decay_start": LONG_BRANCH_AT,
-        "sagan.lr_decay_d": False,
-        "sagan.iterations": LONG_DECAY_END,
-    },
-}
-
-
-def runs() -> dict[str, tuple[str, dict]]:
-    """run name -> (model, params overrides)."""
-    out = {"dcgan": ("dcgan", {})}
-    # The defaults at width 64 as long as a session allows, in bf16 and compiled (measured safe on
-    # the results run), to compare with DCGAN's curve at equal iterations past 5000.
-    long = {**WIDTH64, "sagan.precision": "bf16", "sagan.compile": True, "seed": 0}
-    out["long_bf16_s0"] = ("sagan", long)
-    # The GPU round's one lead at 1000 iterations (below the baseline on both seeds), beside it.
-    out["long_biggan_bf16_s0"] = ("sagan", {**long, **ABLATIONS["biggan"]})
-    # lr_g 5e-5 from scratch started far slower than 1e-4: is G's step size what a short run lacks?
-    out["long_lr_g_2e-4_bf16_s0"] = ("sagan", {**long, "sagan.lr_g": 2.0e-4})
-    for arm, change in LONG_BRANCHES.items():
-        out[long_branch_name(arm)] = ("sagan", {**long, **change})
-    for seed in (0, 1):
-        for arm, change in ABLATIONS.items():
-            out[f"{arm}_s{seed}"] = ("sagan", {**WIDTH64, **change, "seed": seed})
-        out[f"peer_ganlab_s{seed}"] = ("sagan", {**PEER, "seed": seed})
-        # The one structural difference the ablations leave between the peers: Mimicry's G has no SN.
-        out[f"peer_ganlab_plain_g_s{seed}"] = ("sagan", {**PEER, "sagan.g_spectral_norm": False, "seed": seed})
-        out[f"peer_mimicry_s{seed}"] = ("mimicry", {**PEER, "seed": seed})
-        # The one lead of the branches (lr_g 5e-5 from 4000, on two RNG streams), from scratch.
-        out[f"peer_ganlab_lr_g_5e-5_s{seed}"] = ("sagan", {**PEER, **BRANCHES["lr_g_5e-5"], "seed": seed})
-        arms = [(arm, change, None) for arm, change in BRANCHES.items()]
-        arms += [(arm, change, reseed) for arm, change in RESEEDED.items() for reseed in RESEEDS]
-        for arm, change, reseed in arms:
-            name = branch_name(seed, arm, reseed)
-            out[name] = ("sagan", {**PEER, **change, "sagan.iterations": BRANCH_UNTIL, "seed": seed})
-    return out
-
-
-def branch_name(seed: int, arm: str, reseed: int | None = None) -> str:
-    return f"peer_ganlab_s{seed}_{arm}_from{BRANCH_AT}" + (f"_r{reseed}" if reseed is not None else "")
-
-
-def long_branch_name(arm: str) -> str:
-    return f"long_bf16_s0_{arm}_from{LONG_BRANCH_AT}"
-
-
-# --- Mimicry's cGAN-PD 32 behind ganlab's generator/discriminator interface -----------------
-
-
-def register_mimicry(checkout: str | None) -> None:
-    """Add "mimicry" to ganlab's model and trainer dicts, built from Mimicry's own classes.
-
-    Mimicry's package __init__ imports its TensorFlow metrics, so its modules are loaded under
-    a bare parent package with only the files the networks need."""
-    if not checkout:
-        return
-    import importlib.util
-    import types
-
-    root = Path(checkout) / "torch_mimicry"
-    for package in ("torch_mimicry", "torch_mimicry.nets"):
-        module = types.ModuleType(package)
-        module.__path__ = [str(root / Path(*package.split(".")[1:]))]
-        sys.modules[package] = module
-    spec = importlib.util.find_spec("torch_mimicry.nets.cgan_pd.cgan_pd_32")
-    cgan_pd_32 = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cgan_pd_32)
-
-    from ganlab.models import GAN, MODELS
-    from ganlab.training.gan import NoiseGAN
-    from ganlab.training.loop import TRAINERS
-
-    class MimicryGenerator(nn.Module):
-        def __init__(self, *, z_dim: int, g_ch: int, num_classes: int) -> None:
-            super().__init__()
-            self.z_dim, self.num_classes, self.resolution = z_dim, num_classes, 32
-            self.net = cgan_pd_32.CGANPDGenerator32(num_classes=num_classes, nz=z_dim, ngf=g_ch)
-
-        @classmethod
-        def from_config(cls, cfg: SAGANConfig, *, num_classes: int, resolution: int) -> MimicryGenerator:
-            if resolution != 32 or not num_classes:
-                raise SystemExit("Mimicry's cGAN-PD 32 needs 32-pixel images with classes")
-            return cls(z_dim=cfg.z_dim, g_ch=cfg.g_ch, num_classes=num_classes)
-
-        def forward(self, z, labels=None):
-            return self.net(z, labels)
-
-    class MimicryDiscriminator(nn.Module):
-        def __init__(self, *, d_ch: int, num_classes: int) -> None:
-            super().__init__()
-            self.net = cgan_pd_32.CGANPDDiscriminator32(num_classes=num_classes, ndf=d_ch)
-
-        @classmethod
-        def from_config(cls, cfg: SAGANConfig, *, num_classes: int, resolution: int) -> MimicryDiscriminator:
-            return cls(d_ch=cfg.d_ch, num_classes=num_classes)
-
-        def forward(self, x, labels=None):
-            return self.net(x, labels).flatten()
-
-    MODELS["mimicry"] = GAN(SAGANConfig, MimicryGenerator, MimicryDiscriminator)
-    TRAINERS["mimicry"] = NoiseGAN
-
 
 # --- phases ---------------------------------------------------------------------------------
 
