@@ -6,8 +6,8 @@ cGAN-PD networks, and the full-length DCGAN, all trained side by side on one GPU
     python docs/studies/csagan.py branch  --out runs/csagan --family long --state LONG_LAST_AT_5000.pt
     python docs/studies/csagan.py train   --out runs/csagan --until UNIX_TIME [--mimicry DIR] [--only RUN...] [--iterations N]
     python docs/studies/csagan.py score   --out runs/csagan --workers 6 [--mimicry DIR] [--only RUN...] [--every K]
-    python docs/studies/csagan.py report  --out runs/csagan
-    python docs/studies/csagan.py grids   --out runs/csagan   (class grids and colour, without the 10k re-scores)
+    python docs/studies/csagan.py report  --out runs/csagan [--runs RUN...]
+    python docs/studies/csagan.py grids   --out runs/csagan [--runs RUN...] [--best]   (class grids and colour, no re-scores)
 
 `train` starts every run of `runs()` (or those named by --only) as its own process and stops
 them all at --until: each keeps
@@ -51,6 +51,7 @@ from csagan_runs import (
     LONG,
     LONG_BRANCH_AT,
     LONG_BRANCHES,
+    REPORT_RUNS,
     RESEEDED,
     branch_name,
     long_branch_name,
@@ -284,9 +285,8 @@ def score(args: argparse.Namespace) -> None:
 
 
 def report(args: argparse.Namespace) -> None:
-    """Best checkpoint (lowest FID at 2048) of DCGAN and the seed-0 ablation runs, re-scored at
-    10k vs the 10k test images with latent seed 1; the floor; class grids of each run's last
-    checkpoint."""
+    """Best checkpoint (lowest FID at 2048) of each run of --runs (default REPORT_RUNS), re-scored
+    at 10k vs the 10k test images with latent seed 1; the floor; those runs' class grids."""
     from ganlab.metrics.fid import FrechetReference, load_statistics
     from ganlab.metrics.reference import floor_fid, load_features
     from ganlab.training.checkpoints import snapshot_path
@@ -313,7 +313,7 @@ def report(args: argparse.Namespace) -> None:
         # The floor's Inception pass over 10k training images costs half an hour of a CPU core,
         # and the floor does not depend on any run: a study may quote it from an earlier report.
         print(f"no {floor_features}: report without the floor", flush=True)
-    for run in args.runs:
+    for run in args.runs or REPORT_RUNS:
         rows = scores.get(run)
         if not rows:
             continue
@@ -333,8 +333,8 @@ def report(args: argparse.Namespace) -> None:
 
 
 def grids(args: argparse.Namespace) -> None:
-    """Every scored run's last scored checkpoint: 100 samples (latent seed 0), a column per class,
-    and how far 1000 samples stray from grey (Fashion-MNIST is grey in three equal channels, so
+    """Every scored run's last scored checkpoint (with --best, its lowest-FID one): 100 samples
+    (latent seed 0), a column per class, and how far 1000 samples stray from grey (Fashion-MNIST is grey in three equal channels, so
     colour in a sample is an artifact FID punishes)."""
     from ganlab.grids import grid_image
     from ganlab.sampling import generate
@@ -345,13 +345,15 @@ def grids(args: argparse.Namespace) -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     (out / "grids").mkdir(exist_ok=True)
     for run, rows in json.loads((out / "scores.json").read_text()).items():
-        last = snapshot_path(out / "runs" / run / "checkpoints", rows[-1]["iteration"])
-        generator, _ = load_generator(last, device)
+        if args.runs and run not in args.runs:
+            continue
+        at = (min(rows, key=lambda r: r["fid"]) if args.best else rows[-1])["iteration"]
+        generator, _ = load_generator(snapshot_path(out / "runs" / run / "checkpoints", at), device)
         images = generate(generator, n=100, batch_size=100, seed=0, device=device)  # class-balanced
-        grid_image(images.cpu(), nrow=10).save(out / "grids" / f"{run}_{rows[-1]['iteration']}.png")
+        grid_image(images.cpu(), nrow=10).save(out / "grids" / f"{run}_{at}.png")
         images = generate(generator, n=1000, batch_size=250, seed=0, device=device).float()
         off_grey = (images - images.mean(1, keepdim=True)).abs().mean().item()
-        print(f"{run} {rows[-1]['iteration']}: mean |channel - grey| {off_grey:.2f} of 255")
+        print(f"{run} {at}: mean |channel - grey| {off_grey:.2f} of 255")
 
 
 def main() -> None:
@@ -383,7 +385,8 @@ def main() -> None:
     )
     parser.add_argument("--n", type=int, default=2048, help="score: images generated per checkpoint")
     parser.add_argument("--n-report", type=int, default=10000, help="report: images generated per model")
-    parser.add_argument("--runs", nargs="*", default=["dcgan", "base_s0", "base_s1"])
+    parser.add_argument("--runs", nargs="*", help=f"report, grids: these runs (report: default {REPORT_RUNS})")
+    parser.add_argument("--best", action="store_true", help="grids: each run's lowest-FID checkpoint, not its last")
     args = parser.parse_args()
     if args.every is not None and args.every <= 0:
         parser.error(f"--every: expected a positive iteration count, found {args.every}")

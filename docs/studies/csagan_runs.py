@@ -3,6 +3,8 @@ families that start from a run's saved state. `csagan.py` trains, scores and rep
 
 from __future__ import annotations
 
+# What `report` re-scores when no --runs are named: DCGAN and the GPU round's two baselines.
+REPORT_RUNS = ("dcgan", "base_s0", "base_s1")
 WIDTH64 = {"sagan.g_ch": 64, "sagan.d_ch": 64}
 LONG = {"sagan.iterations": 50000, "dcgan.iterations": 50000}
 # The peer recipe of the issue: hinge, n_dis 1, lr 1e-4/4e-4, betas (0, 0.9), batch 64, no EMA,
