@@ -7,7 +7,7 @@ cGAN-PD networks, and the full-length DCGAN, all trained side by side on one GPU
     python docs/studies/csagan.py train   --out runs/csagan --until UNIX_TIME [--mimicry DIR] [--only RUN...] [--iterations N]
     python docs/studies/csagan.py score   --out runs/csagan --workers 6 [--mimicry DIR] [--only RUN...] [--every K]
     python docs/studies/csagan.py report  --out runs/csagan [--runs RUN...]
-    python docs/studies/csagan.py grids   --out runs/csagan [--runs RUN...] [--best]   (class grids and colour, no re-scores)
+    python docs/studies/csagan.py grids   --out runs/csagan [--runs RUN...] [--best]  (grids, colour; no re-scores)
 
 `train` starts every run of `runs()` (or those named by --only) as its own process and stops
 them all at --until: each keeps
@@ -286,7 +286,8 @@ def score(args: argparse.Namespace) -> None:
 
 def report(args: argparse.Namespace) -> None:
     """Best checkpoint (lowest FID at 2048) of each run of --runs (default REPORT_RUNS), re-scored
-    at 10k vs the 10k test images with latent seed 1; the floor; those runs' class grids."""
+    at 10k vs the 10k test images with latent seed 1; the floor; then `grids` (of --runs, or of
+    every scored run when none are named)."""
     from ganlab.metrics.fid import FrechetReference, load_statistics
     from ganlab.metrics.reference import floor_fid, load_features
     from ganlab.training.checkpoints import snapshot_path
@@ -333,9 +334,10 @@ def report(args: argparse.Namespace) -> None:
 
 
 def grids(args: argparse.Namespace) -> None:
-    """Every scored run's last scored checkpoint (with --best, its lowest-FID one): 100 samples
-    (latent seed 0), a column per class, and how far 1000 samples stray from grey (Fashion-MNIST is grey in three equal channels, so
-    colour in a sample is an artifact FID punishes)."""
+    """The last scored checkpoint (with --best, the lowest-FID one) of every scored run, or of
+    --runs: 100 samples (latent seed 0), a column per class, and how far 1000 samples stray from
+    grey (Fashion-MNIST is grey in three equal channels, so colour in a sample is an artifact FID
+    punishes)."""
     from ganlab.grids import grid_image
     from ganlab.sampling import generate
     from ganlab.training.checkpoints import load_generator, snapshot_path
