@@ -1,6 +1,7 @@
 """Issue 20: is cSAGAN's variety within a class narrower than DCGAN's at equal iterations?
 
-    python docs/studies/variety.py --out runs/csagan --runs dcgan long_bf16_s0 [--start 10000] [--every 1000]
+    python docs/studies/variety.py --out runs/csagan --runs dcgan long_bf16_s0 [--start 10000] [--every 1000] [--redo]
+    python docs/studies/variety.py --out runs/csagan --runs dcgan --grid 16000   (OUT/grids/dcgan_16000_probe.png)
 
 The curve's per-class spread needs a class for every generated image. cSAGAN's come from its
 conditioning labels, but DCGAN is unconditional, so this script gives both models' images a class
@@ -29,17 +30,19 @@ import numpy as np
 import torch
 
 from ganlab.data.prepared import load_split
+from ganlab.grids import grid_image
 from ganlab.io import atomic_torch_save, atomic_write_text
 from ganlab.metrics.fid import FrechetReference, InceptionFeatures, load_statistics
 from ganlab.metrics.reference import load_features
 from ganlab.metrics.report import MIN_CLASS_IMAGES, ClassReferences, spread
-from ganlab.sampling import balanced_labels, generate_batches
-from ganlab.training.checkpoints import list_snapshots, load_generator
+from ganlab.sampling import balanced_labels, generate, generate_batches
+from ganlab.training.checkpoints import list_snapshots, load_generator, snapshot_path
 
 N, SEED, BATCH = 2048, 0, 256  # the curve's protocol (csagan.py score)
 FOLDS = 5
 L2_WEIGHTS = (1e-3, 1e-2, 1e-1, 1.0)  # 1e-4 read 0.864, below 1e-3's 0.869
 REAL = "real train"
+PR_K = 3  # Kynkäänniemi et al.'s k
 
 
 class Probe:
@@ -115,16 +118,69 @@ def by_class(features: np.ndarray, labels: np.ndarray, refs: ClassReferences) ->
     return share, spreads
 
 
-def row(features: np.ndarray, probe_labels: np.ndarray, refs: ClassReferences, reference: FrechetReference) -> dict:
+def at_real_spread(features: np.ndarray, labels: np.ndarray, spreads: dict, refs: ClassReferences) -> np.ndarray:
+    """Each class's images moved along their own offsets from the class mean until the class's
+    spread is 1: the same class means and directions, with the real images' amount of variety."""
+    out = features.astype(np.float64)
+    for c, name in enumerate(refs.classes):
+        if spreads[name] is not None:
+            mine = labels == c
+            centre = out[mine].mean(0)
+            out[mine] = centre + (out[mine] - centre) / np.sqrt(spreads[name])
+    return out
+
+
+def precision_recall(real: np.ndarray, gen: np.ndarray, *, k: int = PR_K) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019): each set's manifold is the union
+    of balls reaching every point's k-th nearest neighbour in its own set. Precision is the share
+    of generated images inside the real manifold (fidelity), recall the share of real images
+    inside the generated one (coverage)."""
+    a, b = torch.from_numpy(real).double(), torch.from_numpy(gen).double()
+    radius_a = torch.cdist(a, a).kthvalue(k + 1, dim=1).values  # k+1: each point is its own nearest
+    radius_b = torch.cdist(b, b).kthvalue(k + 1, dim=1).values
+    cross = torch.cdist(b, a)  # generated × real
+    precision = (cross <= radius_a[None, :]).any(1).double().mean().item()
+    recall = (cross <= radius_b[:, None]).any(0).double().mean().item()
+    return precision, recall
+
+
+def row(
+    features: np.ndarray,
+    probe_labels: np.ndarray,
+    refs: ClassReferences,
+    reference: FrechetReference,
+    real: np.ndarray,
+) -> dict:
+    """FID splits into the means' distance and the covariances' term. FID at class spread 1
+    asks how much of FID the amount of variety within each class costs, by removing it.
+    Precision and recall are against `real`: N test images, the same for every row."""
     share, spreads = by_class(features, probe_labels, refs)
     measured = [s for s in spreads.values() if s is not None]
+    mean_gap = features.mean(0, dtype=np.float64) - reference.mu
+    precision, recall = precision_recall(real, features)
     return {
+        "precision": precision,
+        "recall": recall,
         "fid": reference.distance_to(features),
+        "fid_mean_term": float(mean_gap @ mean_gap),
+        "fid_at_class_spread_1": reference.distance_to(at_real_spread(features, probe_labels, spreads, refs)),
         "spread": spread(features, reference),
         "probe_spread_mean": float(np.mean(measured)),
         "probe_spread": spreads,
         "probe_share": share,
     }
+
+
+def probe_grid(generator: torch.nn.Module, probe: Probe, inception: InceptionFeatures, *, classes: int) -> torch.Tensor:
+    """A column per class, as in cSAGAN's class grids: of 1000 samples (latent seed 0), the first
+    ten that the probe puts in each class, black where it put fewer."""
+    images = generate(generator, n=1000, batch_size=BATCH, seed=SEED, device=torch.device("cpu"))
+    guessed = torch.from_numpy(probe(inception(images)))
+    cells = torch.zeros(10, classes, *images.shape[1:], dtype=torch.uint8)
+    for c in range(classes):
+        mine = images[guessed == c][:10]
+        cells[: len(mine), c] = mine
+    return cells.flatten(0, 1)
 
 
 def main() -> None:
@@ -133,6 +189,8 @@ def main() -> None:
     parser.add_argument("--runs", nargs="+", required=True)
     parser.add_argument("--start", type=int, default=0, help="first iteration to measure")
     parser.add_argument("--every", type=int, default=1000)
+    parser.add_argument("--redo", action="store_true", help="measure again the rows without recall")
+    parser.add_argument("--grid", type=int, help="instead: each run's probe-sorted class grid at this iteration")
     args = parser.parse_args()
     out = Path(args.out)
     device = torch.device("cpu")
@@ -142,7 +200,7 @@ def main() -> None:
     refs = ClassReferences(features, labels, test.classes)
     stats = load_statistics(out / "data" / "test_stats.npz")
     reference = FrechetReference(stats["mu"], stats["sigma"])
-    path = out / "variety.json"
+    pr_real = features[np.random.default_rng(SEED).choice(len(features), N, replace=False)]
     # The probe's fit (21 L-BFGS fits of 2048 × 10 weights) takes minutes of a core, and rows
     # measured with two probes would not compare, so a rerun loads the first one.
     probe_path = out / "variety_probe.pt"
@@ -152,11 +210,28 @@ def main() -> None:
     else:
         probe, probe_info = fit_probe(features, labels, len(test.classes))
         atomic_torch_save({**probe.state_dict(), "info": probe_info}, probe_path)
-    done = json.loads(path.read_text()) if path.exists() else {"probe": probe_info, "rows": []}
+
+    if args.grid is not None:
+        (out / "grids").mkdir(exist_ok=True)
+        for run in args.runs:
+            generator, _ = load_generator(snapshot_path(out / "runs" / run / "checkpoints", args.grid), device)
+            grid = probe_grid(generator, probe, InceptionFeatures(device=device), classes=len(test.classes))
+            grid_image(grid, nrow=len(test.classes)).save(out / "grids" / f"{run}_{args.grid}_probe.png")
+        return
+
+    path = out / "variety.json"
+
+    def load() -> dict:
+        return json.loads(path.read_text()) if path.exists() else {"probe": probe_info, "rows": []}
+
+    # --redo measures again the rows that predate a field of `row`, which the others keep.
+    have = {(r["run"], r["iteration"]) for r in load()["rows"] if not args.redo or "recall" in r}
     inception = InceptionFeatures(device=device)
-    have = {(r["run"], r["iteration"]) for r in done["rows"]}
 
     def save(entry: dict) -> None:
+        # Read again just before writing: another call (another --runs) may have added rows.
+        done = load()
+        done["rows"] = [r for r in done["rows"] if (r["run"], r["iteration"]) != (entry["run"], entry["iteration"])]
         done["rows"].append(entry)
         atomic_write_text(json.dumps(done, indent=1) + "\n", path)
         print(json.dumps({k: v for k, v in entry.items() if not isinstance(v, dict)}), flush=True)
@@ -165,7 +240,7 @@ def main() -> None:
         train = load_split(out / "data" / "train.pt")
         pick = torch.from_numpy(np.random.default_rng(SEED).choice(len(train.labels), N, replace=False))
         real, truth = inception.of_images(train.images[pick], batch_size=BATCH), train.labels[pick].numpy()
-        entry = {"run": REAL, "iteration": 0, **row(real, probe(real), refs, reference)}
+        entry = {"run": REAL, "iteration": 0, **row(real, probe(real), refs, reference, pr_real)}
         entry["label_spread"] = by_class(real, truth, refs)[1]
         entry["probe_agreement"] = float(np.mean(probe(real) == truth))
         save(entry)
@@ -180,7 +255,7 @@ def main() -> None:
             batches = generate_batches(generator, n=N, batch_size=BATCH, seed=SEED, device=device, labels=cond)
             gen = inception.of_batches(batches)
             guessed = probe(gen)
-            entry = {"run": run, "iteration": iteration, **row(gen, guessed, refs, reference)}
+            entry = {"run": run, "iteration": iteration, **row(gen, guessed, refs, reference, pr_real)}
             if cond is not None:
                 entry["label_spread"] = by_class(gen, cond.numpy(), refs)[1]
                 entry["probe_agreement"] = float(np.mean(guessed == cond.numpy()))
