@@ -15,6 +15,10 @@ pullover, coat) and raises a class's spread. So the same probe labels 2048 real 
 and that row ("real train") is what a generator as varied as the data reads. For cSAGAN the row
 also gives the spread by its own labels (the curve's) and how often the probe agrees with them.
 
+Whether the amount of variety is what FID charges for is asked directly: each row also has FID's
+mean term, FID with every class stretched or shrunk to spread 1 (`at_real_spread`), and improved
+precision and recall (fidelity and coverage, `precision_recall`).
+
 Images and features follow the curve's protocol in `csagan.py score` exactly (2048 generated,
 class-balanced, latent seed 0, batches of 256), so `fid` here equals the curve's. One row per
 checkpoint goes to OUT/variety.json as it is done; a rerun skips the rows already there.
