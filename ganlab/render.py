@@ -22,7 +22,7 @@ from ganlab.metrics.protocol import count_words, describe  # noqa: E402
 from ganlab.metrics.reference import floor_fid, load_features  # noqa: E402
 from ganlab.metrics.select import read_fid_csv  # noqa: E402
 from ganlab.sampling import generate  # noqa: E402
-from ganlab.training.checkpoints import list_snapshots, load_generator  # noqa: E402
+from ganlab.training.checkpoints import list_snapshots, load_generator, snapshot_iteration  # noqa: E402
 from ganlab.training.live import read_history  # noqa: E402
 
 PROGRESS_ROWS = 12
@@ -92,7 +92,7 @@ def progress_iterations(iterations: list[int], *, best: int, rows: int = PROGRES
 def progress_figure(checkpoints: list[Path], *, best: int, seed: int, per_row: int = 10) -> plt.Figure:
     """The same latents (and, when conditional, one image per class) drawn at each chosen
     checkpoint, one row per checkpoint labelled with its iteration."""
-    by_iteration = {int(p.stem.split("_")[1]): p for p in checkpoints}
+    by_iteration = {snapshot_iteration(p): p for p in checkpoints}
     chosen = progress_iterations(list(by_iteration), best=best)
     rows = []
     for it in chosen:

@@ -16,7 +16,7 @@ from ganlab.data.prepared import Split, load_split
 from ganlab.metrics.translation import DIRECTIONS, pair_indices
 from ganlab.render import labelled_grid_figure, loss_figure, progress_iterations, save_figure
 from ganlab.sampling import translate
-from ganlab.training.checkpoints import list_snapshots, load_translators
+from ganlab.training.checkpoints import list_snapshots, load_translators, snapshot_iteration
 
 N_SOURCES = 8
 
@@ -60,7 +60,7 @@ def translation_progress_figure(checkpoints: list[Path], test: dict[str, Split],
     """The fixed test images of A translated to B by each chosen checkpoint, one row per
     checkpoint, between the sources (top) and their real twins in B (bottom) where paired."""
     idx, twins = fixed_sources(test["a"], test["b"])
-    by_iteration = {int(p.stem.split("_")[1]): p for p in checkpoints}
+    by_iteration = {snapshot_iteration(p): p for p in checkpoints}
     chosen = progress_iterations(list(by_iteration), best=best)
     rows, labels = [test["a"].images[idx]], ["A (test)"]
     for it in chosen:

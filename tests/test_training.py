@@ -13,7 +13,7 @@ from ganlab.errors import GanlabError
 from ganlab.io import load_checkpoint
 from ganlab.losses import LOSSES, Loss
 from ganlab.sampling import resolve_device
-from ganlab.training.checkpoints import load_generator
+from ganlab.training.checkpoints import list_snapshots, load_generator, snapshot_iteration
 from ganlab.training.gan import build_state, with_standing_stats
 from ganlab.training.live import read_history
 from ganlab.training.loop import train
@@ -51,6 +51,7 @@ def test_checkpoint_cadence_and_contents(prepared, tmp_path):
     folder = tmp_path / "run/models/checkpoints"
     # Every ckpt_every iterations, plus the final iteration.
     assert [p.name for p in sorted(folder.iterdir())] == ["iter_000002.pt", "iter_000004.pt", "iter_000005.pt"]
+    assert [snapshot_iteration(p) for p in list_snapshots(folder)] == [2, 4, 5]
     snap = load_checkpoint(folder / "iter_000004.pt")
     assert snap["iteration"] == 4 and snap["num_classes"] == 10 and len(snap["classes"]) == 10
     assert snap["config"]["model"] == "sagan" and snap["config"]["params"]["iterations"] == 5
@@ -136,6 +137,12 @@ def test_config_change_starts_fresh(prepared, tmp_path, capsys):
     live = tmp_path / "run/live"
     assert read_history(live, "lr_d") == ([1, 2], [1e-3, 1e-3])  # the old run's history is gone with it
     assert sorted(p.name for p in (live / "plots/images/samples").iterdir()) == ["1.png", "2.png"]
+
+
+@pytest.mark.parametrize("name", ["last.pt", "iter_.pt", "iter_12a.pt", "step_001000.pt"])
+def test_snapshot_iteration_names_a_file_that_is_not_a_snapshot(name):
+    with pytest.raises(GanlabError, match=rf"{name}: not a snapshot name \(expected iter_<iteration>\.pt"):
+        snapshot_iteration(name)
 
 
 def test_corrupt_checkpoint_is_named(prepared, tmp_path):

@@ -3,7 +3,7 @@ cGAN-PD networks, and the full-length DCGAN, all trained side by side on one GPU
 
     python docs/studies/csagan.py prepare --fashion-mnist DIR --out runs/csagan
     python docs/studies/csagan.py branch  --out runs/csagan --state PEER_LAST_AT_4000.pt [--seed 0] [--reseed R]
-    python docs/studies/csagan.py branch  --out runs/csagan --family long --state LONG_LAST_AT_5000.pt
+    python docs/studies/csagan.py branch  --out runs/csagan --family long --state LONG_LAST.pt  (at 5000 or 20000)
     python docs/studies/csagan.py train   --out runs/csagan --until UNIX_TIME [--mimicry DIR] [--only RUN...] [--iterations N]
     python docs/studies/csagan.py score   --out runs/csagan --workers 6 [--mimicry DIR] [--only RUN...] [--every K]
     python docs/studies/csagan.py report  --out runs/csagan [--runs RUN...]
@@ -49,7 +49,6 @@ from csagan_runs import (
     BRANCH_AT,
     BRANCHES,
     LONG,
-    LONG_BRANCH_AT,
     LONG_BRANCHES,
     REPORT_RUNS,
     RESEEDED,
@@ -102,22 +101,27 @@ def branch(args: argparse.Namespace) -> None:
     """Start every branch run from its parent's `last.pt` (--state), with the saved config changed
     by the branch's keys only. --family peer: the arms of BRANCHES from the peer run of --seed at
     BRANCH_AT (with --reseed R, the arms of RESEEDED, each with its training RNG restarted from
-    seed R); --family long: the arms of LONG_BRANCHES from the long defaults run at LONG_BRANCH_AT."""
+    seed R); --family long: the arms of LONG_BRANCHES whose branch point is the state's iteration."""
     from ganlab.config import load_params, to_dict
     from ganlab.io import atomic_torch_save
     from ganlab.training.checkpoints import upgrade_config
 
     out = Path(args.out)
     state = torch.load(args.state, map_location="cpu", weights_only=False)
+    at = state["iteration"]
     if args.family == "long":
-        at = LONG_BRANCH_AT
-        arms = {long_branch_name(arm): change for arm, change in LONG_BRANCHES.items()}
+        arms = {long_branch_name(arm): change for arm, (start, change) in LONG_BRANCHES.items() if start == at}
+        points = sorted({start for start, _ in LONG_BRANCHES.values()})
     else:
-        at = BRANCH_AT
         chosen = BRANCHES if args.reseed is None else RESEEDED
-        arms = {branch_name(args.seed, arm, args.reseed): change for arm, change in chosen.items()}
-    if state["iteration"] != at:
-        raise SystemExit(f"{args.state}: saved at iteration {state['iteration']}, {args.family} branches start at {at}")
+        arms = (
+            {branch_name(args.seed, arm, args.reseed): change for arm, change in chosen.items()}
+            if at == BRANCH_AT
+            else {}
+        )
+        points = [BRANCH_AT]
+    if not arms:
+        raise SystemExit(f"{args.state}: saved at iteration {at}, {args.family} branches start at {points}")
     saved = upgrade_config(state["config"])["params"]
     for name, change in arms.items():
         target = out / "runs" / name / "last.pt"
@@ -257,7 +261,7 @@ def score(args: argparse.Namespace) -> None:
         (out / "scores.json").write_text(json.dumps(rows, indent=1) + "\n")
         print(f"scored {sum(map(len, rows.values()))} checkpoints of {len(rows)} runs; worker exits {codes}")
         return
-    from ganlab.training.checkpoints import list_snapshots
+    from ganlab.training.checkpoints import list_snapshots, snapshot_iteration
 
     register_mimicry(args.mimicry)
     # What any worker of any earlier call scored counts as done, and only the rest is dealt, so a
@@ -268,7 +272,7 @@ def score(args: argparse.Namespace) -> None:
         for run in runs()
         if not args.only or run in args.only
         for ckpt in list_snapshots(out / "runs" / run / "checkpoints")
-        if (it := int(ckpt.stem.split("_")[1])) not in scored.get(run, {}) and it % (args.every or 1) == 0
+        if (it := snapshot_iteration(ckpt)) not in scored.get(run, {}) and it % (args.every or 1) == 0
     ]
     part = out / f"scores.{args.worker}.json"
     mine = todo[args.worker :: args.workers]
@@ -375,7 +379,7 @@ def main() -> None:
         "--family",
         choices=("peer", "long"),
         default="peer",
-        help=f"branch: BRANCHES of the peer run at {BRANCH_AT}, or LONG_BRANCHES of the long run at {LONG_BRANCH_AT}",
+        help=f"branch: BRANCHES of the peer run at {BRANCH_AT}, or LONG_BRANCHES of the long run at their own points",
     )
     parser.add_argument("--seed", type=int, default=0, help="branch: the parent run's seed")
     parser.add_argument("--reseed", type=int, help="branch: continue RESEEDED arms on a new RNG stream")

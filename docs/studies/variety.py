@@ -40,7 +40,7 @@ from ganlab.metrics.fid import FrechetReference, InceptionFeatures, load_statist
 from ganlab.metrics.reference import load_features
 from ganlab.metrics.report import MIN_CLASS_IMAGES, ClassReferences, spread
 from ganlab.sampling import balanced_labels, generate, generate_batches
-from ganlab.training.checkpoints import list_snapshots, load_generator, snapshot_path
+from ganlab.training.checkpoints import list_snapshots, load_generator, snapshot_iteration, snapshot_path
 
 N, SEED, BATCH = 2048, 0, 256  # the curve's protocol (csagan.py score)
 FOLDS = 5
@@ -262,7 +262,7 @@ def main() -> None:
 
     for run in args.runs:
         for checkpoint in list_snapshots(out / "runs" / run / "checkpoints"):
-            iteration = int(checkpoint.stem.split("_")[1])
+            iteration = snapshot_iteration(checkpoint)
             if iteration < args.start or iteration % args.every or (run, iteration) in have:
                 continue
             generator, _ = load_generator(checkpoint, device)

@@ -28,6 +28,15 @@ def snapshot_path(checkpoints_dir: Path, iteration: int) -> Path:
     return Path(checkpoints_dir) / f"iter_{iteration:06d}.pt"
 
 
+def snapshot_iteration(path: Path) -> int:
+    """The iteration in a snapshot's file name: the inverse of `snapshot_path`."""
+    stem = Path(path).stem
+    prefix, _, digits = stem.partition("_")
+    if prefix != "iter" or not digits.isdigit():
+        raise GanlabError(f"{path}: not a snapshot name (expected iter_<iteration>.pt, e.g. iter_001000.pt)")
+    return int(digits)
+
+
 def list_snapshots(folder: Path) -> list[Path]:
     return sorted(Path(folder).glob(SNAPSHOT_GLOB))
 
