@@ -2,6 +2,7 @@
 
     python docs/studies/variety.py --out runs/csagan --runs dcgan long_bf16_s0 [--start 10000] [--every 1000] [--redo]
     python docs/studies/variety.py --out runs/csagan --runs dcgan --grid 16000   (OUT/grids/dcgan_16000_probe.png)
+    python docs/studies/variety.py --out runs/csagan --runs long_bf16_s0 --raw   (its last.pt's raw G, as long_bf16_s0_raw)
 
 The curve's per-class spread needs a class for every generated image. cSAGAN's come from its
 conditioning labels, but DCGAN is unconditional, so this script gives both models' images a class
@@ -196,6 +197,19 @@ def probe_grid(generator: torch.nn.Module, probe: Probe, inception: InceptionFea
     return cells.flatten(0, 1)
 
 
+def raw_snapshot(out: Path, run: str) -> str:
+    """Write run `RUN_raw`: the raw G of RUN's `last.pt` as a snapshot at that iteration, beside
+    the EMA snapshot of the same iteration (whose metadata it takes). It keeps G's own running
+    statistics, as a run with `ema: 0` would save it. Returns the new run's name."""
+    state = torch.load(out / "runs" / run / "last.pt", map_location="cpu", weights_only=False)
+    ema = torch.load(snapshot_path(out / "runs" / run / "checkpoints", state["iteration"]), weights_only=False)
+    name = f"{run}_raw"
+    atomic_torch_save(
+        {**ema, "generator": state["generator"]}, snapshot_path(out / "runs" / name / "checkpoints", state["iteration"])
+    )
+    return name
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="the study folder (csagan.py --out)")
@@ -204,6 +218,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=1000)
     parser.add_argument("--redo", action="store_true", help="measure again the rows without recall at k=10")
     parser.add_argument("--grid", type=int, help="instead: each run's probe-sorted class grid at this iteration")
+    parser.add_argument("--raw", action="store_true", help="measure the raw G of each run's last.pt (as RUN_raw)")
     args = parser.parse_args()
     out = Path(args.out)
     device = torch.device("cpu")
@@ -224,6 +239,8 @@ def main() -> None:
         probe, probe_info = fit_probe(features, labels, len(test.classes))
         atomic_torch_save({**probe.state_dict(), "info": probe_info}, probe_path)
 
+    if args.raw:  # the EMA never feeds back into training: is a shortfall the average's or G's own?
+        args.runs = [raw_snapshot(out, run) for run in args.runs]
     if args.grid is not None:
         (out / "grids").mkdir(exist_ok=True)
         inception = InceptionFeatures(device=device)
