@@ -338,23 +338,26 @@ def report(args: argparse.Namespace) -> None:
 
 
 def grids(args: argparse.Namespace) -> None:
-    """The last scored checkpoint (with --best, the lowest-FID one) of every scored run, or of
+    """The last checkpoint (with --best, the lowest-FID scored one) of every scored run, or of
     --runs: 100 samples (latent seed 0), a column per class, and how far 1000 samples stray from
     grey (Fashion-MNIST is grey in three equal channels, so colour in a sample is an artifact FID
     punishes)."""
     from ganlab.grids import grid_image
     from ganlab.sampling import generate
-    from ganlab.training.checkpoints import load_generator, snapshot_path
+    from ganlab.training.checkpoints import list_snapshots, load_generator, snapshot_iteration, snapshot_path
 
     register_mimicry(args.mimicry)
     out = Path(args.out)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     (out / "grids").mkdir(exist_ok=True)
-    for run, rows in json.loads((out / "scores.json").read_text()).items():
-        if args.runs and run not in args.runs:
-            continue
-        at = (min(rows, key=lambda r: r["fid"]) if args.best else rows[-1])["iteration"]
-        generator, _ = load_generator(snapshot_path(out / "runs" / run / "checkpoints", at), device)
+    scores = json.loads((out / "scores.json").read_text())
+    for run in args.runs or scores:
+        folder = out / "runs" / run / "checkpoints"
+        if args.best:
+            at = min(scores[run], key=lambda r: r["fid"])["iteration"]
+        else:  # the last snapshot, scored or not (the branches are measured by variety.py instead)
+            at = snapshot_iteration(list_snapshots(folder)[-1])
+        generator, _ = load_generator(snapshot_path(folder, at), device)
         images = generate(generator, n=100, batch_size=100, seed=0, device=device)  # class-balanced
         grid_image(images.cpu(), nrow=10).save(out / "grids" / f"{run}_{at}.png")
         images = generate(generator, n=1000, batch_size=250, seed=0, device=device).float()
