@@ -103,11 +103,11 @@ def branch(args: argparse.Namespace) -> None:
     BRANCH_AT (with --reseed R, the arms of RESEEDED, each with its training RNG restarted from
     seed R); --family long: the arms of LONG_BRANCHES whose branch point is the state's iteration."""
     from ganlab.config import load_params, to_dict
-    from ganlab.io import atomic_torch_save
+    from ganlab.io import atomic_torch_save, load_checkpoint
     from ganlab.training.checkpoints import upgrade_config
 
     out = Path(args.out)
-    state = torch.load(args.state, map_location="cpu", weights_only=False)
+    state = load_checkpoint(args.state)
     at = state["iteration"]
     if args.family == "long":
         arms = {long_branch_name(arm): change for arm, (start, change) in LONG_BRANCHES.items() if start == at}
@@ -354,10 +354,11 @@ def grids(args: argparse.Namespace) -> None:
     for run in args.runs or scores:
         folder = out / "runs" / run / "checkpoints"
         if args.best:
-            at = min(scores[run], key=lambda r: r["fid"])["iteration"]
+            ckpt = snapshot_path(folder, min(scores[run], key=lambda r: r["fid"])["iteration"])
         else:  # the last snapshot, scored or not (the branches are measured by variety.py instead)
-            at = snapshot_iteration(list_snapshots(folder)[-1])
-        generator, _ = load_generator(snapshot_path(folder, at), device)
+            ckpt = list_snapshots(folder)[-1]
+        at = snapshot_iteration(ckpt)
+        generator, _ = load_generator(ckpt, device)
         images = generate(generator, n=100, batch_size=100, seed=0, device=device)  # class-balanced
         grid_image(images.cpu(), nrow=10).save(out / "grids" / f"{run}_{at}.png")
         images = generate(generator, n=1000, batch_size=250, seed=0, device=device).float()

@@ -36,7 +36,7 @@ import torch
 
 from ganlab.data.prepared import load_split
 from ganlab.grids import grid_image
-from ganlab.io import atomic_torch_save, atomic_write_text
+from ganlab.io import atomic_torch_save, atomic_write_text, load_checkpoint
 from ganlab.metrics.fid import FrechetReference, InceptionFeatures, load_statistics
 from ganlab.metrics.reference import load_features
 from ganlab.metrics.report import MIN_CLASS_IMAGES, ClassReferences, spread
@@ -201,8 +201,8 @@ def raw_snapshot(out: Path, run: str) -> str:
     """Write run `RUN_raw`: the raw G of RUN's `last.pt` as a snapshot at that iteration, beside
     the EMA snapshot of the same iteration (whose metadata it takes). It keeps G's own running
     statistics, as a run with `ema: 0` would save it. Returns the new run's name."""
-    state = torch.load(out / "runs" / run / "last.pt", map_location="cpu", weights_only=False)
-    ema = torch.load(snapshot_path(out / "runs" / run / "checkpoints", state["iteration"]), weights_only=False)
+    state = load_checkpoint(out / "runs" / run / "last.pt")
+    ema = load_checkpoint(snapshot_path(out / "runs" / run / "checkpoints", state["iteration"]))
     name = f"{run}_raw"
     atomic_torch_save(
         {**ema, "generator": state["generator"]}, snapshot_path(out / "runs" / name / "checkpoints", state["iteration"])
