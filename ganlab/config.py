@@ -108,6 +108,9 @@ class GANConfig(TrainConfig):
     z_dim: int = _check(ge=1)
     gp_weight: float = _check(ge=0.0)
     n_dis: int = _check(ge=1)  # D steps per G step
+    # MSGAN's weight on the mode-seeking term in G's loss (0 = off): the G step then draws its
+    # batch as pairs of latents that share a class (ganlab.losses.mode_seeking_penalty)
+    mode_seeking: float = _check(ge=0.0)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -66,6 +66,21 @@ def gradient_penalty(
     return (grad.flatten(1).norm(2, dim=1) - 1.0).pow(2).mean()
 
 
+def mode_seeking_penalty(images: Tensor, z: Tensor, eps: float = 1e-5) -> Tensor:
+    """MSGAN's mode-seeking term (Mao et al. 2019), added to G's loss with weight `mode_seeking`.
+
+    Rows 2i and 2i+1 are one pair: two latents for the same class. The term is the inverse of
+    how far apart the pair's images are per unit of latent distance (mean absolute differences,
+    as in the authors' code), so G pays for mapping different z of one class onto one image,
+    the collapse within a class that a conditional G falls into when it ignores z.
+    """
+    if len(images) % 2 or len(images) != len(z):
+        raise ValueError(f"expected an even number of images, one per latent; found {len(images)} and {len(z)}")
+    image_gap = (images[0::2] - images[1::2]).abs().mean()
+    latent_gap = (z[0::2] - z[1::2]).abs().mean()
+    return 1.0 / (image_gap / latent_gap + eps)
+
+
 class Loss(NamedTuple):
     d_loss: Callable[[Tensor, Tensor], Tensor]
     g_loss: Callable[[Tensor], Tensor]

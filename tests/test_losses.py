@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganlab.losses import LOSSES, gradient_penalty
+from ganlab.losses import LOSSES, gradient_penalty, mode_seeking_penalty
 
 REAL = torch.tensor([2.0, -0.5])
 FAKE = torch.tensor([0.5, -3.0])
@@ -60,3 +60,24 @@ def test_lsgan_gradients_push_towards_the_targets():
     fake_g = FAKE.clone().requires_grad_(True)
     LOSSES["lsgan"].g_loss(fake_g).backward()
     torch.testing.assert_close(fake_g.grad, (FAKE - 1) / 2)
+
+
+def test_mode_seeking_by_hand():
+    # Pairs (rows 0, 1) and (2, 3): image gaps 0.5 and 0.1 per pixel, latent gaps 2 and 0.
+    images = torch.tensor([[0.0, 0.0], [0.5, -0.5], [0.2, 0.2], [0.1, 0.3]])
+    z = torch.tensor([[1.0], [-1.0], [0.0], [0.0]])
+    # mean |image gap| = (0.5 + 0.5 + 0.1 + 0.1) / 4 = 0.3, mean |latent gap| = (2 + 0) / 2 = 1
+    assert mode_seeking_penalty(images, z).item() == pytest.approx(1 / (0.3 + 1e-5))
+
+
+def test_mode_seeking_gradient_pushes_each_pair_apart():
+    images = torch.tensor([[0.0, 0.0], [0.5, -0.5]], requires_grad=True)
+    mode_seeking_penalty(images, torch.tensor([[1.0], [-1.0]])).backward()
+    gap = images[0] - images[1]
+    # Descent moves row 0 away from row 1 and row 1 away from row 0.
+    assert torch.all(-images.grad[0] * gap.detach() > 0) and torch.all(-images.grad[1] * -gap.detach() > 0)
+
+
+def test_mode_seeking_needs_pairs():
+    with pytest.raises(ValueError, match="even number of images"):
+        mode_seeking_penalty(torch.zeros(3, 2), torch.zeros(3, 1))

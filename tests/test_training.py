@@ -239,13 +239,47 @@ def test_diffaug_changes_the_step_and_gradients_reach_g_through_it(prepared, tmp
     assert any(not torch.equal(g_plain[k], g_aug[k]) for k in g_plain if g_plain[k].is_floating_point())
 
 
-def test_diffaug_run_resumes_bit_exactly(prepared, tmp_path):
-    _train(tmp_path, out="straight", iterations=6, ckpt_every=2, diffaug="color,translation,cutout")
-    _train(tmp_path, out="resumed", iterations=2, ckpt_every=2, diffaug="color,translation,cutout")
-    _train(tmp_path, out="resumed", iterations=6, ckpt_every=2, diffaug="color,translation,cutout")
+@pytest.mark.parametrize("option", [{"diffaug": "color,translation,cutout"}, {"mode_seeking": 1.0}])
+def test_run_with_extra_draws_resumes_bit_exactly(prepared, tmp_path, option):
+    _train(tmp_path, out="straight", iterations=6, ckpt_every=2, **option)
+    _train(tmp_path, out="resumed", iterations=2, ckpt_every=2, **option)
+    _train(tmp_path, out="resumed", iterations=6, ckpt_every=2, **option)
     _assert_same_weights(
         _final_weights(tmp_path / "straight/models/last.pt"), _final_weights(tmp_path / "resumed/models/last.pt")
     )
+
+
+def test_mode_seeking_pairs_g_batch_by_class_and_adds_its_term(prepared, tmp_path, monkeypatch):
+    import ganlab.training.gan as loop
+
+    labels_seen, penalties = [], []
+    real_build, real_penalty = loop.build_discriminator, loop.mode_seeking_penalty
+
+    def build_recording(*args, **kwargs):
+        D = real_build(*args, **kwargs)
+        D.register_forward_hook(lambda module, inputs, output: labels_seen.append(inputs[1].clone()))
+        return D
+
+    def penalty_recording(images, z):
+        penalties.append((images.requires_grad, images.dtype, len(z)))
+        return real_penalty(images, z)
+
+    monkeypatch.setattr(loop, "build_discriminator", build_recording)
+    monkeypatch.setattr(loop, "mode_seeking_penalty", penalty_recording)
+    plain = _train(tmp_path, out="plain", iterations=1)
+    assert not penalties
+    paired = _train(tmp_path, out="paired", iterations=1, mode_seeking=1.0)
+    batch = parse_params(tiny_params()).model("sagan").batch_size
+    assert penalties == [(True, torch.float32, batch)]  # on G's graph, once per G step
+    g_step_labels = labels_seen[-1]  # D(real), D(fake) in the D step, then D(fake) in the G step
+    assert len(g_step_labels) == batch and torch.equal(g_step_labels[0::2], g_step_labels[1::2])
+    g_plain, g_paired = plain.nets["generator"].state_dict(), paired.nets["generator"].state_dict()
+    assert any(not torch.equal(g_plain[k], g_paired[k]) for k in g_plain if g_plain[k].is_floating_point())
+
+
+def test_mode_seeking_refuses_an_odd_batch(prepared, tmp_path):
+    with pytest.raises(GanlabError, match=r"sagan.batch_size=7: sagan.mode_seeking .* even number of rows .* found 7"):
+        _train(tmp_path, iterations=1, batch_size=7, mode_seeking=1.0)
 
 
 @pytest.mark.parametrize("resolution", [64, 128])
@@ -303,17 +337,17 @@ def test_training_without_a_live_directory_writes_checkpoints_only(prepared, tmp
 
 
 def test_a_run_saved_before_the_newer_sagan_keys_resumes_and_loads(prepared, tmp_path, capsys):
-    """Runs saved before class_embedding, hierarchical_z, g_spectral_norm, lr_decay_start and
-    lr_decay_d existed were built as their defaults now build them: they resume (nothing is
-    deleted) and their snapshots load."""
+    """Runs saved before class_embedding, hierarchical_z, g_spectral_norm, mode_seeking,
+    lr_decay_start and lr_decay_d existed were built as their defaults now build them: they
+    resume (nothing is deleted) and their snapshots load."""
     from ganlab.io import atomic_torch_save
-    from ganlab.training.checkpoints import ADDED_KEYS, ADDED_SAGAN_KEYS
+    from ganlab.training.checkpoints import ADDED_KEYS
 
     _train(tmp_path, iterations=2, ckpt_every=1)
     last = tmp_path / "run/models/last.pt"
     for path in [last, *sorted((tmp_path / "run/models/checkpoints").iterdir())]:
         ckpt = load_checkpoint(path)
-        for key in [*ADDED_KEYS, *ADDED_SAGAN_KEYS]:
+        for key in [key for keys in ADDED_KEYS.values() for key in keys]:
             del ckpt["config"]["params"][key]
         atomic_torch_save(ckpt, path)
     generator, _ = load_generator(tmp_path / "run/models/checkpoints/iter_000002.pt")

@@ -1,6 +1,6 @@
 """Issue 20: is cSAGAN's variety within a class narrower than DCGAN's at equal iterations?
 
-    python docs/studies/variety.py --out runs/csagan --runs dcgan long_bf16_s0 [--start 10000] [--every 1000] [--redo]
+    python docs/studies/variety.py --out runs/csagan --runs dcgan long_bf16_s0 [--start 10000] [--stop N] [--every 1000] [--redo]
     python docs/studies/variety.py --out runs/csagan --runs dcgan --grid 16000   (OUT/grids/dcgan_16000_probe.png)
     python docs/studies/variety.py --out runs/csagan --runs long_bf16_s0 --raw   (its last.pt's raw G, as long_bf16_s0_raw)
 
@@ -215,6 +215,7 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="the study folder (csagan.py --out)")
     parser.add_argument("--runs", nargs="+", required=True)
     parser.add_argument("--start", type=int, default=0, help="first iteration to measure")
+    parser.add_argument("--stop", type=int, help="last iteration to measure (default: the run's last)")
     parser.add_argument("--every", type=int, default=1000)
     parser.add_argument("--redo", action="store_true", help="measure again the rows without recall at k=10")
     parser.add_argument("--grid", type=int, help="instead: each run's probe-sorted class grid at this iteration")
@@ -280,7 +281,8 @@ def main() -> None:
     for run in args.runs:
         for checkpoint in list_snapshots(out / "runs" / run / "checkpoints"):
             iteration = snapshot_iteration(checkpoint)
-            if iteration < args.start or iteration % args.every or (run, iteration) in have:
+            outside = iteration < args.start or args.stop is not None and iteration > args.stop
+            if outside or iteration % args.every or (run, iteration) in have:
                 continue
             generator, _ = load_generator(checkpoint, device)
             cond = balanced_labels(N, generator.num_classes, device=device)

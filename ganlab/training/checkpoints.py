@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ganlab.config import SAGANConfig, TrainConfig, to_dict
+from ganlab.config import GANConfig, SAGANConfig, TrainConfig, to_dict
 from ganlab.errors import GanlabError
 from ganlab.io import atomic_torch_save, load_checkpoint
 from ganlab.models import MODELS, TRANSLATORS, build_generator
@@ -19,9 +19,13 @@ from ganlab.models import MODELS, TRANSLATORS, build_generator
 SNAPSHOT_GLOB = "iter_*.pt"
 
 # Keys added to the model sections after runs had been saved without them, with the values that
-# reproduce how those runs were trained, so that they still resume, load and score.
-ADDED_KEYS = {"lr_decay_start": 0, "lr_decay_d": True}  # every model
-ADDED_SAGAN_KEYS = {"class_embedding": "shared_sn", "hierarchical_z": False, "g_spectral_norm": True}
+# reproduce how those runs were trained, so that they still resume, load and score; per the
+# config class that gained them (a model gets the keys of every class its config derives from).
+ADDED_KEYS: dict[type[TrainConfig], dict] = {
+    TrainConfig: {"lr_decay_start": 0, "lr_decay_d": True},
+    GANConfig: {"mode_seeking": 0.0},
+    SAGANConfig: {"class_embedding": "shared_sn", "hierarchical_z": False, "g_spectral_norm": True},
+}
 
 
 def snapshot_path(checkpoints_dir: Path, iteration: int) -> Path:
@@ -47,12 +51,13 @@ def run_config(name: str, cfg: TrainConfig, *, seed: int, data_digest: str, reso
 
 
 def upgrade_config(config: dict) -> dict:
-    """A saved run config with the keys added since it was written (ADDED_KEYS, and for cSAGAN
-    ADDED_SAGAN_KEYS) filled in."""
-    model = config.get("model")
-    added = dict(ADDED_KEYS)
-    if model in MODELS and issubclass(MODELS[model].config, SAGANConfig):
-        added.update(ADDED_SAGAN_KEYS)
+    """A saved run config with the keys added since it was written (ADDED_KEYS) filled in."""
+    entry = MODELS.get(config.get("model")) or TRANSLATORS.get(config.get("model"))
+    config_class = entry.config if entry is not None else TrainConfig
+    added = {}
+    for cls, keys in ADDED_KEYS.items():
+        if issubclass(config_class, cls):
+            added.update(keys)
     return {**config, "params": {**added, **config.get("params", {})}}
 
 

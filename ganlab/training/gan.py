@@ -15,7 +15,7 @@ from ganlab.data.prepared import Split
 from ganlab.distributed import SINGLE, World
 from ganlab.errors import GanlabError
 from ganlab.layers import at_least_fp32, sync_batchnorm
-from ganlab.losses import LOSSES, gradient_penalty
+from ganlab.losses import LOSSES, gradient_penalty, mode_seeking_penalty
 from ganlab.models import build_discriminator, build_generator
 from ganlab.sampling import generate, random_labels
 from ganlab.training.batches import RealBatches
@@ -96,6 +96,10 @@ def make_step(state: TrainState, cfg: GANConfig, *, real_batches: RealBatches, w
     No GradScaler: bf16 has fp32's 8-bit exponent, so small gradients do not underflow the
     way they do in fp16, and there is nothing for loss scaling to rescue.
 
+    With `mode_seeking`, G's batch is drawn as pairs of rows (2i, 2i+1) with one class and two
+    latents, and G's loss adds that weight times MSGAN's term on the un-augmented images. The
+    pairs stay whole under a distributed run: check_data requires an even number of rows per rank.
+
     In a distributed run every draw is made for the global `batch_size` and sliced to this
     rank's rows, and each optimizer step averages the gradients over the ranks first.
     """
@@ -113,9 +117,11 @@ def make_step(state: TrainState, cfg: GANConfig, *, real_batches: RealBatches, w
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
             return G(z, y)
 
-    def noise(n: int) -> tuple[Tensor, Tensor | None]:
+    def noise(n: int, *, pairs: bool = False) -> tuple[Tensor, Tensor | None]:
         z = world.draw(torch.randn(n, cfg.z_dim, generator=rng, device=dev))
-        labels = random_labels(n, num_classes, generator=rng, device=dev)
+        labels = random_labels(n // 2 if pairs else n, num_classes, generator=rng, device=dev)
+        if pairs and labels is not None:
+            labels = labels.repeat_interleave(2)
         return z, None if labels is None else world.draw(labels)
 
     def step() -> Tensor:
@@ -136,8 +142,11 @@ def make_step(state: TrainState, cfg: GANConfig, *, real_batches: RealBatches, w
             loss_d.backward()
             optimizer_step(opt_d, world)
 
-        z, fake_y = noise(cfg.batch_size)
-        loss_g = loss.g_loss(forward_d(forward_g(z, fake_y), fake_y))
+        z, fake_y = noise(cfg.batch_size, pairs=cfg.mode_seeking > 0)
+        fake = forward_g(z, fake_y)
+        loss_g = loss.g_loss(forward_d(fake, fake_y))
+        if cfg.mode_seeking > 0:
+            loss_g = loss_g + cfg.mode_seeking * mode_seeking_penalty(at_least_fp32(fake), z)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         optimizer_step(opt_g, world)
@@ -148,7 +157,12 @@ def make_step(state: TrainState, cfg: GANConfig, *, real_batches: RealBatches, w
 
 
 def check_data(name: str, cfg: GANConfig, split: Split, world: World) -> None:
-    world.rows(cfg.batch_size, what=f"{name}.batch_size")
+    rows = world.rows(cfg.batch_size, what=f"{name}.batch_size")
+    if cfg.mode_seeking > 0 and (rows.stop - rows.start) % 2:
+        raise GanlabError(
+            f"{name}.batch_size={cfg.batch_size}: {name}.mode_seeking draws G's batch as pairs of latents, which "
+            f"needs an even number of rows per process; found {rows.stop - rows.start}"
+        )
     if len(split.labels) < cfg.batch_size:
         raise GanlabError(
             f"{name}.batch_size={cfg.batch_size}: the training set holds only {len(split.labels)} images, "
