@@ -99,6 +99,8 @@ def make_step(state: TrainState, cfg: GANConfig, *, real_batches: RealBatches, w
     With `mode_seeking`, G's batch is drawn as pairs of rows (2i, 2i+1) with one class and two
     latents, and G's loss adds that weight times MSGAN's term on the un-augmented images. The
     pairs stay whole under a distributed run: check_data requires an even number of rows per rank.
+    Each rank takes the term's two means over its own pairs, so with several ranks it matches one
+    process in expectation only (a ratio of means is not a mean of ratios).
 
     In a distributed run every draw is made for the global `batch_size` and sliced to this
     rank's rows, and each optimizer step averages the gradients over the ranks first.
