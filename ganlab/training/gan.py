@@ -160,10 +160,11 @@ def make_step(state: TrainState, cfg: GANConfig, *, real_batches: RealBatches, w
 
 def check_data(name: str, cfg: GANConfig, split: Split, world: World) -> None:
     rows = world.rows(cfg.batch_size, what=f"{name}.batch_size")
-    if cfg.mode_seeking > 0 and (rows.stop - rows.start) % 2:
+    per_process = rows.stop - rows.start
+    if cfg.mode_seeking > 0 and per_process % 2:
         raise GanlabError(
             f"{name}.batch_size={cfg.batch_size}: {name}.mode_seeking draws G's batch as pairs of latents, which "
-            f"needs an even number of rows per process; found {rows.stop - rows.start}"
+            f"needs an even number of rows per process; found {per_process}"
         )
     if len(split.labels) < cfg.batch_size:
         raise GanlabError(
