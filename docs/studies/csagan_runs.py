@@ -77,6 +77,10 @@ def runs() -> dict[str, tuple[str, dict]]:
     # Weight 1 gave the shapes back but made every class wider than the data (spread 1.25) and
     # put half the images outside their class by the probe: a quarter of it.
     out["long_ms0.25_bf16_s0"] = ("sagan", {**long, "sagan.mode_seeking": 0.25})
+    # The second seed of the pair: does the term give the shapes back on another start, and does
+    # the defaults' collapse within a class repeat?
+    out["long_bf16_s1"] = ("sagan", {**long, "seed": 1})
+    out["long_ms_bf16_s1"] = ("sagan", {**long, "sagan.mode_seeking": 1.0, "seed": 1})
     for arm, (_, change) in LONG_BRANCHES.items():
         out[long_branch_name(arm)] = ("sagan", {**long, **change})
     for seed in (0, 1):

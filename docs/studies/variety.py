@@ -9,7 +9,8 @@ conditioning labels, but DCGAN is unconditional, so this script gives both model
 the same way: a linear probe (multinomial logistic regression) on the pytorch-fid Inception
 features of the 10k test images, its L2 weight chosen by 5-fold cross-validation. Per class it
 reports the spread, Tr Σ_generated / Tr Σ_test of that class (`ganlab.metrics.report.spread`), and
-the share of the images that the probe puts in it.
+the share of the images that the probe puts in it. A conditional run's row also has the curve's
+intra-FID (by its conditioning labels), from the same features.
 
 The probe is wrong on some real images too, which mixes neighbouring classes (shirt, T-shirt,
 pullover, coat) and raises a class's spread. So the same probe labels 2048 real training images,
@@ -293,6 +294,9 @@ def main() -> None:
             if cond is not None:
                 entry["label_spread"] = by_class(gen, cond.numpy(), refs)[1]
                 entry["probe_agreement"] = float(np.mean(guessed == cond.numpy()))
+                # The curve's intra-FID from the same features, so a run needs no `csagan.py score`.
+                entry["per_class_fid"] = refs.distances(gen, cond.numpy())
+                entry["intra_fid"] = float(np.mean(list(entry["per_class_fid"].values())))
             save(entry)
 
 
