@@ -1,7 +1,8 @@
 """Issue 20: why cSAGAN lags DCGAN on Fashion-MNIST. Ablations, a peer comparison with Mimicry's
 cGAN-PD networks, and the full-length DCGAN, all trained side by side on one GPU.
 
-    python docs/studies/csagan.py prepare --fashion-mnist DIR --out runs/csagan
+    python docs/studies/csagan.py prepare --fashion-mnist DIR --out runs/csagan [--reference]
+    python docs/studies/csagan.py train-one --out runs/csagan --run RUN --model sagan|dcgan|mimicry [--mimicry DIR] [--iterations N]
     python docs/studies/csagan.py branch  --out runs/csagan --state PEER_LAST_AT_4000.pt [--seed 0] [--reseed R]
     python docs/studies/csagan.py branch  --out runs/csagan --family long --state LONG_LAST.pt  (at 5000 or 20000)
     python docs/studies/csagan.py train   --out runs/csagan --until UNIX_TIME [--mimicry DIR] [--only RUN...] [--iterations N]
@@ -27,7 +28,11 @@ answers "does this change stop what happens next?" for a fraction of a run from 
 
 Mimicry (github.com/kwotsin/mimicry, commit a7fda06) is the yardstick, not part of ganlab: its
 cGAN-PD 32 networks are imported from a checkout given by --mimicry and trained by ganlab's
-loop, data and hinge loss, like ganlab's own cSAGAN with the same recipe.
+loop, data and hinge loss, like ganlab's own cSAGAN with the same recipe. A checkout:
+`git clone https://github.com/kwotsin/mimicry && git -C mimicry checkout a7fda06`.
+
+`prepare` rewrites every run's params file from `runs()`: for a run added later, write its one
+file with `variant.write_variant` instead, so the files of running runs stay as they started.
 """
 
 from __future__ import annotations
