@@ -292,10 +292,9 @@ def main() -> None:
             guessed = probe(gen)
             entry = {"run": run, "iteration": iteration, **row(gen, guessed, refs, reference, pr_real)}
             if cond is not None:
-                entry["label_spread"] = by_class(gen, cond.numpy(), refs)[1]
                 entry["probe_agreement"] = float(np.mean(guessed == cond.numpy()))
                 # The curve's intra-FID from the same features, so a run needs no `csagan.py score`.
-                entry["per_class_fid"] = refs.distances(gen, cond.numpy())
+                entry["per_class_fid"], entry["label_spread"] = refs.scores(gen, cond.numpy())
                 entry["intra_fid"] = float(np.mean(list(entry["per_class_fid"].values())))
             save(entry)
 
