@@ -3,6 +3,7 @@
     python docs/studies/variety.py --out runs/csagan --runs dcgan long_bf16_s0 [--start 10000] [--stop N] [--every 1000] [--redo]
     python docs/studies/variety.py --out runs/csagan --runs dcgan --grid 16000   (OUT/grids/dcgan_16000_probe.png)
     python docs/studies/variety.py --out runs/csagan --runs long_bf16_s0 --raw   (its last.pt's raw G, as long_bf16_s0_raw)
+    python docs/studies/variety.py --out runs/csagan --runs peer_mimicry_s1 --mimicry DIR   (a Mimicry run: csagan.py's checkout)
 
 The curve's per-class spread needs a class for every generated image. cSAGAN's come from its
 conditioning labels, but DCGAN is unconditional, so this script gives both models' images a class
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from mimicry_peer import register_mimicry  # beside this script in docs/studies/
 
 from ganlab.data.prepared import load_split
 from ganlab.grids import grid_image
@@ -221,7 +223,9 @@ def main() -> None:
     parser.add_argument("--redo", action="store_true", help="measure again the rows without recall at k=10")
     parser.add_argument("--grid", type=int, help="instead: each run's probe-sorted class grid at this iteration")
     parser.add_argument("--raw", action="store_true", help="measure the raw G of each run's last.pt (as RUN_raw)")
+    parser.add_argument("--mimicry", help="a Mimicry checkout, for the peer runs' checkpoints (csagan.py --mimicry)")
     args = parser.parse_args()
+    register_mimicry(args.mimicry)
     out = Path(args.out)
     device = torch.device("cpu")
 
