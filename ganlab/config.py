@@ -163,6 +163,8 @@ class FIDConfig:
     n_samples: int = _check(ge=2)
     batch_size: int = _check(ge=1)
     reference: str = _check(choices=("test", "train"))  # the split FID, KID and per-class FID compare with
+    # > 0: a seeded subset of that many reference images (a quick run's cheaper reference), 0: all
+    reference_size: int = _check(ge=0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,11 +209,11 @@ class Params:
 MODEL_SECTIONS = ("dcgan", "sagan", "cyclegan")
 
 
-class _YamlLoader(yaml.SafeLoader):
+class YamlLoader(yaml.SafeLoader):
     """SafeLoader that reads `4e-4` as a float (YAML 1.2), as `dvc exp run -S` writes it."""
 
 
-_YamlLoader.add_implicit_resolver(
+YamlLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(
         r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
@@ -308,7 +310,7 @@ def parse_params(raw: Any) -> Params:
 def load_params(path: str | Path = "params.yaml") -> Params:
     path = Path(path)
     try:
-        raw = yaml.load(path.read_text(), Loader=_YamlLoader)
+        raw = yaml.load(path.read_text(), Loader=YamlLoader)
     except FileNotFoundError:
         raise ParamsError(f"{path}: params file not found (run from the repository root)") from None
     except yaml.YAMLError as e:

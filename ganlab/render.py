@@ -115,6 +115,7 @@ def curve_figure(
     metric: str,
     reference_size: int,
     reference_split: str,
+    reference_pool: int = 0,
     floor: tuple[float, int] | None = None,
 ) -> plt.Figure:
     """FID or KID (`metric`: "fid" or "kid", KID shown ×10³ with its ±std band) against iteration
@@ -145,7 +146,13 @@ def curve_figure(
         label = f"real {other} images ({count_words(n_floor)}): {value * scale:.1f}"
         ax.axhline(value * scale, color="gray", linestyle="--", label=label)
     name = "KID" if metric == "kid" else "FID"
-    title = describe(n_samples=n, reference_size=reference_size, reference_split=reference_split, metric=name)
+    title = describe(
+        n_samples=n,
+        reference_size=reference_size,
+        reference_split=reference_split,
+        reference_pool=reference_pool,
+        metric=name,
+    )
     ylabel = "KID ×10³ (lower is better)" if metric == "kid" else "FID (lower is better)"
     ax.set(xlabel="iteration", ylabel=ylabel, title=title)
     ax.set_ylim(bottom=0)
@@ -228,8 +235,10 @@ def render_plots(
         "fid": floor_fid(floor_feats, FrechetReference(stats["mu"], stats["sigma"]), n=n_curve),
         "kid": (kid(floor_feats, load_features(reference_features)[0])["mean"], len(floor_feats)),
     }
-    split, size = reference_info(stats, reference_stats)
+    split, size, pool = reference_info(stats, reference_stats)
     for metric, floor in floors.items():
-        figure = curve_figure(fid_csvs, metric=metric, reference_size=size, reference_split=split, floor=floor)
+        figure = curve_figure(
+            fid_csvs, metric=metric, reference_size=size, reference_split=split, reference_pool=pool, floor=floor
+        )
         save(figure, f"{metric}.png")
     return written

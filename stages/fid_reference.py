@@ -12,6 +12,7 @@ def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     features = compute_reference(
         reference=params.fid.reference,
+        reference_size=params.fid.reference_size,
         test_path=args.test,
         train_path=args.train,
         stats_out=args.stats,

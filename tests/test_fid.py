@@ -177,7 +177,7 @@ def reference(tmp_path):
 
 def test_cache_skips_evaluated_checkpoints(tmp_path, reference, monkeypatch, capsys):
     folder = _snapshots(tmp_path, [2, 4])
-    cfg = FIDConfig(n_samples=6, batch_size=6, reference="test")
+    cfg = FIDConfig(n_samples=6, batch_size=6, reference="test", reference_size=0)
     kwargs = dict(checkpoints_dir=folder, reference_path=reference, cfg=cfg,
                   reference_features_path=tmp_path / "ref_features.npz", seed=0, device="cpu",
                   csv_out=tmp_path / "fid.csv", cache_path=tmp_path / "cache.json", progress=False)  # fmt: skip
@@ -209,7 +209,7 @@ def test_cache_skips_evaluated_checkpoints(tmp_path, reference, monkeypatch, cap
 
 
 def test_fid_errors_are_clear(tmp_path, reference):
-    cfg = FIDConfig(n_samples=4, batch_size=4, reference="test")
+    cfg = FIDConfig(n_samples=4, batch_size=4, reference="test", reference_size=0)
     kwargs = dict(reference_path=reference, reference_features_path=tmp_path / "ref_features.npz", cfg=cfg,
                   seed=0, device="cpu",
                   csv_out=tmp_path / "fid.csv", cache_path=tmp_path / "cache.json", progress=False)  # fmt: skip

@@ -249,12 +249,13 @@ def save_statistics(path: str | Path, mu: np.ndarray, sigma: np.ndarray, **extra
             np.savez(f, mu=mu, sigma=sigma, **extra)
 
 
-def reference_info(stats: dict[str, np.ndarray], path: str | Path) -> tuple[str, int]:
-    """Which split the reference statistics were computed from, and how many images (for the
-    protocol)."""
+def reference_info(stats: dict[str, np.ndarray], path: str | Path) -> tuple[str, int, int]:
+    """Which split the reference statistics were computed from, how many images, and how many the
+    split holds (more where `fid.reference_size` took a seeded subset), for the protocol."""
     if "size" not in stats or "split" not in stats:
         raise FidError(f"{path}: no 'size' or 'split' (written by an older ganlab); re-run `dvc repro fid_reference`")
-    return str(stats["split"]), int(stats["size"])
+    size = int(stats["size"])
+    return str(stats["split"]), size, int(stats.get("pool", size))
 
 
 def load_statistics(path: str | Path) -> dict[str, np.ndarray]:

@@ -29,13 +29,21 @@ def count_words(n: int) -> str:
 
 
 def describe(
-    *, n_samples: int, reference_size: int, reference_split: str, what: str = "generated", metric: str = "FID"
+    *,
+    n_samples: int,
+    reference_size: int,
+    reference_split: str,
+    reference_pool: int = 0,
+    what: str = "generated",
+    metric: str = "FID",
 ) -> str:
-    """The protocol in words, e.g. 'FID, 10k generated vs the 10k test images, pytorch-fid Inception'."""
-    return (
-        f"{metric}, {count_words(n_samples)} {what} vs the {count_words(reference_size)} "
-        f"{reference_split} images, pytorch-fid Inception"
-    )
+    """The protocol in words, e.g. 'FID, 10k generated vs the 10k test images, pytorch-fid Inception',
+    or '... vs 2k of the 10k test images (seeded subset) ...' where `fid.reference_size` cut the split."""
+    if reference_pool > reference_size:
+        against = f"{count_words(reference_size)} of the {count_words(reference_pool)} {reference_split} images (seeded subset)"
+    else:
+        against = f"the {count_words(reference_size)} {reference_split} images"
+    return f"{metric}, {count_words(n_samples)} {what} vs {against}, pytorch-fid Inception"
 
 
 @functools.cache
@@ -72,13 +80,20 @@ def code_version() -> dict:
     return {"ganlab_version": ganlab.__version__, "code_sha256": digest.hexdigest(), "code_files": len(files)}
 
 
-def protocol(*, n_samples: int, reference_size: int, reference_split: str, seed: int) -> dict:
+def protocol(*, n_samples: int, reference_size: int, reference_split: str, reference_pool: int, seed: int) -> dict:
     """The protocol block of best.json and report.json."""
     return {
-        "description": describe(n_samples=n_samples, reference_size=reference_size, reference_split=reference_split),
+        "description": describe(
+            n_samples=n_samples,
+            reference_size=reference_size,
+            reference_split=reference_split,
+            reference_pool=reference_pool,
+        ),
         "n_samples": n_samples,
         "reference_split": reference_split,
         "reference_size": reference_size,
+        # how many images the split holds: above reference_size, the reference is a seeded subset
+        "reference_pool": reference_pool,
         # KID leads where the reference is too small for a full-rank FID covariance.
         "headline": "kid" if reference_size < FULL_RANK else "fid",
         "feature_network": feature_network(),

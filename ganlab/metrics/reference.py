@@ -24,11 +24,21 @@ from ganlab.metrics.fid import FrechetReference, InceptionFeatures, save_statist
 from ganlab.sampling import resolve_device
 
 FLOOR_SEED = 0  # which training images stand in for "a perfect generator"; fixed, not a param
+SUBSET_SEED = 1  # which reference images a `fid.reference_size` subset keeps; fixed, not a param
+
+
+def seeded_subset(n: int, size: int, seed: int) -> torch.Tensor:
+    """`size` of range(n) drawn with `seed` (all of it where size is 0 or >= n), sorted so that the
+    memory-mapped images are read in order."""
+    if size == 0 or size >= n:
+        return torch.arange(n)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:size].sort().values
 
 
 def compute_reference(
     *,
     reference: str,
+    reference_size: int = 0,
     test_path: str | Path,
     train_path: str | Path,
     stats_out: str | Path,
@@ -41,20 +51,26 @@ def compute_reference(
     """Features of the `reference` split ("test" or "train") and of the floor's real images,
     saved with labels; returns both ("reference", "floor").
 
+    `reference_size` > 0 keeps a seeded subset of that many reference images (a quick run's
+    cheaper reference; the protocol names it), and the floor takes as many real images.
+
     `stats_out` is pytorch-fid's `--save-stats` format (`mu`, `sigma`); the extra arrays let
     later stages check that checkpoints fit this dataset and name the reference's split and size.
     """
     inception = InceptionFeatures(device=resolve_device(device))
     test, train = load_split(test_path), load_split(train_path)
-    if reference == "test":
-        ref, floor = test, train
-        pick = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(FLOOR_SEED))
-        floor_idx = pick[: len(test.labels)].sort().values  # sorted: sequential reads of the memory map
-    else:
-        ref, floor, floor_idx = train, test, torch.arange(len(test.labels))
+    ref, floor = (test, train) if reference == "test" else (train, test)
+    pool = len(ref.labels)
+    ref_idx = seeded_subset(pool, reference_size, SUBSET_SEED)
+    # the whole split stays a memory map (no copy of a large set into memory)
+    ref_images, ref_labels = (ref.images, ref.labels) if len(ref_idx) == pool else (ref.images[ref_idx], ref.labels[ref_idx])
+    if reference == "test":  # as many random training images as reference images
+        floor_idx = seeded_subset(len(train.labels), len(ref_idx), FLOOR_SEED)
+    else:  # the test split, cut to the reference's size where a subset was asked for
+        floor_idx = seeded_subset(len(test.labels), reference_size, FLOOR_SEED)
     features = {}
     for name, images, labels, out in (
-        ("reference", ref.images, ref.labels, reference_features_out),
+        ("reference", ref_images, ref_labels, reference_features_out),
         ("floor", floor.images[floor_idx], floor.labels[floor_idx], floor_features_out),
     ):
         features[name] = inception.of_images(images, batch_size=batch_size, progress=progress)
@@ -66,7 +82,8 @@ def compute_reference(
         sigma,
         num_classes=np.array(len(ref.classes)),
         image_shape=np.array(ref.images.shape[1:]),
-        size=np.array(len(ref.labels)),
+        size=np.array(len(ref_labels)),
+        pool=np.array(pool),
         split=np.array(reference),
     )
     return features
@@ -109,8 +126,7 @@ def compute_translation_reference(
     for d in "ab":
         test_split, train_split = load_split(test[d]), load_split(train[d])
         features = inception.of_images(test_split.images, batch_size=batch_size, progress=True)
-        pick = torch.randperm(len(train_split.labels), generator=torch.Generator().manual_seed(FLOOR_SEED))
-        floor_idx = pick[: len(test_split.labels)].sort().values
+        floor_idx = seeded_subset(len(train_split.labels), len(test_split.labels), FLOOR_SEED)
         floor = inception.of_images(train_split.images[floor_idx], batch_size=batch_size, progress=True)
         mu, sigma = statistics(features)
         save_statistics(

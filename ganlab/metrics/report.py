@@ -189,8 +189,12 @@ def write_report(
     ref_features, ref_labels = load_features(reference_features)
     world, dev = join(resolve_device(device))
     inception = InceptionFeatures(device=dev)
-    split, size = reference_info(stats, reference_stats)
-    report = {"protocol": protocol(n_samples=cfg.n_samples, reference_size=size, reference_split=split, seed=cfg.seed)}
+    split, size, pool = reference_info(stats, reference_stats)
+    report = {
+        "protocol": protocol(
+            n_samples=cfg.n_samples, reference_size=size, reference_split=split, reference_pool=pool, seed=cfg.seed
+        )
+    }
     # How many processes shared the generation and Inception passes (1 unless under torchrun).
     report["protocol"]["world_size"] = world.size
     kid_first = report["protocol"]["headline"] == "kid"
@@ -235,7 +239,11 @@ def write_report(
         "fid": floor,
         "n_samples": n_floor,
         "description": describe(
-            n_samples=n_floor, reference_size=size, reference_split=split, what=f"real {other} images"
+            n_samples=n_floor,
+            reference_size=size,
+            reference_split=split,
+            reference_pool=pool,
+            what=f"real {other} images",
         ),
     }
     atomic_write_text(json.dumps(report, indent=2) + "\n", out)

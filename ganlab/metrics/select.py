@@ -66,9 +66,11 @@ def select_best(
         best[model] = {"iteration": row["iteration"], "fid": row["fid"], "precision": precision}
     if len(n_samples) != 1:
         raise GanlabError(f"FID tables mix n_samples {sorted(n_samples)}; re-run the fid stages")
-    split, size = reference_info(load_statistics(reference_stats), reference_stats)
+    split, size, pool = reference_info(load_statistics(reference_stats), reference_stats)
     out = {
-        "protocol": protocol(n_samples=n_samples.pop(), reference_size=size, reference_split=split, seed=seed),
+        "protocol": protocol(
+            n_samples=n_samples.pop(), reference_size=size, reference_split=split, reference_pool=pool, seed=seed
+        ),
         **best,
     }
     atomic_write_text(json.dumps(out, indent=2) + "\n", metrics_out)
