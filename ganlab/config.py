@@ -38,6 +38,18 @@ def _check(*, gt=None, ge=None, lt=None, le=None, choices=None, items=None, patt
     return field(metadata=dict(gt=gt, ge=ge, lt=lt, le=le, choices=choices, items=items, pattern=pattern, pair=pair))
 
 
+def check_source(value: str) -> None:
+    """`source` is `download` or a path that dvc.yaml names as prepare's dependency, so DVC must be
+    able to read it as written: no `~` (DVC does not expand it), nothing empty."""
+    if not value.strip():
+        raise ParamsError("source: expected download or a path, found an empty string")
+    if value.startswith("~"):
+        raise ParamsError(
+            f"source: DVC watches this path as a dependency and does not expand '~'; write it out "
+            f"(e.g. {Path(value).expanduser()}), found {value!r}"
+        )
+
+
 def comma_list(value: str) -> list[str]:
     """'color, translation' -> ['color', 'translation']; '' -> []."""
     return [part.strip() for part in value.split(",") if part.strip()]
@@ -61,6 +73,9 @@ class DataConfig:
     on_bad: str = _check(choices=("error", "skip"))  # an unreadable image file
     emoji: EmojiConfig
 
+    def __post_init__(self) -> None:
+        check_source(self.source)
+
 
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
@@ -81,7 +96,7 @@ class TrainConfig:
     ema_start: int = _check(ge=0)
     # linear: constant to lr_decay_start, then down to 0 at `iterations` (SNGAN: from 0; CycleGAN:
     # from half-way). lr_decay_d false decays G's rate alone: a slower D costs cSAGAN its variety
-    # within a class (docs/results.md), a slower G late in a run does not.
+    # within a class (docs/studies/csagan.md), a slower G late in a run does not.
     lr_decay: str = _check(choices=("none", "linear"))
     lr_decay_start: int = _check(ge=0)
     lr_decay_d: bool
@@ -150,12 +165,17 @@ class CycleGANConfig(TrainConfig):
 
     domain_a: str = _check(pattern=DOMAIN_PATTERN)
     domain_b: str = _check(pattern=DOMAIN_PATTERN)
-    # where emoji, cifar10 and fashion_mnist domains are read from: "download", or a path (as data.source)
+    # where the domains are read from: "download", or a path (as data.source) that holds the emoji
+    # tarballs, the dataset's files or the `folder:` domains' folders; DVC watches it
     source: str
     resolution: int = _check(choices=RESOLUTIONS)
     lambda_cycle: float = _check(ge=0.0)  # weight of the L1 cycle-consistency terms
     lambda_identity: float = _check(ge=0.0)  # weight of the L1 identity terms (G_AB(b) ~ b)
     n_res_blocks: int = _check(ge=0)  # residual blocks at the generators' bottleneck
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_source(self.source)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -47,8 +47,8 @@ def write_domains(root, *, n=10, size=32):
 @pytest.fixture
 def domains(tmp_path):
     write_domains(tmp_path / "img")
-    p = tiny_params(**{"cyclegan.domain_a": f"folder:{tmp_path / 'img/a'}",
-                       "cyclegan.domain_b": f"folder:{tmp_path / 'img/b'}", "data.test_fraction": 0.3})  # fmt: skip
+    p = tiny_params(**{"cyclegan.source": str(tmp_path / "img"), "cyclegan.domain_a": "folder:a",
+                       "cyclegan.domain_b": "folder:b", "data.test_fraction": 0.3})  # fmt: skip
     params = parse_params(p)
     outs = {d: (tmp_path / f"data/{d}/train", tmp_path / f"data/{d}/test") for d in "ab"}
     counts = prepare_domains(params.cyclegan, params.data, outs=outs, bad_out=tmp_path / "data/bad.txt")
@@ -181,3 +181,23 @@ def test_translate_cli(domains, capsys):
     translate_main(["--model", "cyclegan", "--direction", "a2b", "--input", str(domains / "big/000.png"),
                     "--out", str(out / "one"), "--checkpoint", ckpt, "--resize"])  # fmt: skip
     assert Image.open(out / "one/000.png").size == (32, 32)
+
+
+def test_a_folder_domain_must_lie_inside_the_watched_source(tmp_path):
+    """DVC watches cyclegan.source, so a folder domain outside it would change unnoticed."""
+    write_domains(tmp_path / "img")
+    for source, domain, error in [
+        ("download", "folder:a", r"cyclegan.domain_a=folder:a: a folder domain lies inside cyclegan.source, which is"),
+        (str(tmp_path / "img/b"), f"folder:{tmp_path / 'img/a'}", r"expected a folder inside cyclegan.source"),
+        (str(tmp_path / "img"), "folder:../elsewhere", r"expected a folder inside cyclegan.source"),
+    ]:
+        p = parse_params(tiny_params(**{"cyclegan.source": source, "cyclegan.domain_a": domain, "cyclegan.domain_b": domain}))
+        with pytest.raises(GanlabError, match=error):
+            prepare_domains(p.cyclegan, p.data, outs={"a": (tmp_path / "x", tmp_path / "y")}, bad_out=tmp_path / "z")
+    # an absolute path inside the source is the same domain as its relative name
+    inside = parse_params(tiny_params(**{"cyclegan.source": str(tmp_path / "img"),
+                                         "cyclegan.domain_a": f"folder:{tmp_path / 'img/a'}",
+                                         "cyclegan.domain_b": "folder:b"}))  # fmt: skip
+    counts = prepare_domains(inside.cyclegan, inside.data, outs={d: (tmp_path / d / "tr", tmp_path / d / "te") for d in "ab"},
+                             bad_out=tmp_path / "bad.txt")  # fmt: skip
+    assert counts["a/train"] + counts["a/test"] == 10

@@ -17,6 +17,8 @@ from ganlab.errors import GanlabError
 from ganlab.io import load_checkpoint
 from tests.conftest import REPO, assert_same_history, tiny_params
 
+pytestmark = pytest.mark.slow  # torchrun workers: minutes on a CPU
+
 # Not bit-equal: with 2 ranks every gradient is the mean of two half-batch gradients summed by an
 # all-reduce, and BatchNorm's statistics are sums of two partial sums; one process adds the same
 # numbers in another order, and float addition is not associative. Adam then magnifies that

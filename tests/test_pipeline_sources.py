@@ -109,8 +109,8 @@ def test_two_image_folders_translate_end_to_end_and_resume_after_a_kill(tmp_path
 
     write_domains(tmp_path / "img", n=12)
     repo = make_repo(
-        tmp_path / "repo", **{"cyclegan.domain_a": f"folder:{tmp_path / 'img/a'}", "data.test_fraction": 0.25,
-                              "cyclegan.domain_b": f"folder:{tmp_path / 'img/b'}", "cyclegan.iterations": 30,
+        tmp_path / "repo", **{"cyclegan.source": str(tmp_path / "img"), "cyclegan.domain_a": "folder:a",
+                              "data.test_fraction": 0.25, "cyclegan.domain_b": "folder:b", "cyclegan.iterations": 30,
                               "cyclegan.ckpt_every": 5, "fid.batch_size": 8},
     )  # fmt: skip
     folder = repo / "models/cyclegan/checkpoints"

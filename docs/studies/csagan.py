@@ -1,4 +1,4 @@
-"""Issue 20: why cSAGAN lags DCGAN on Fashion-MNIST. Ablations, a peer comparison with Mimicry's
+"""Why cSAGAN lags DCGAN on Fashion-MNIST. Ablations, a peer comparison with Mimicry's
 cGAN-PD networks, and the full-length DCGAN, all trained side by side on one GPU.
 
     python docs/studies/csagan.py prepare --fashion-mnist DIR --out runs/csagan [--reference]

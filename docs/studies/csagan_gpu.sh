@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 20 on one borrowed GPU (an H200 with 16 cores, no network), in two calls a few seconds
+# The cSAGAN study on one GPU (tried on an H200 with 16 cores, no network), in two calls a few seconds
 # apart, because what may travel per call (64 MiB) holds the data or the Inception weights,
 # not both:
 #   start:  install the two pure-Python wheels, prepare Fashion-MNIST, and start every run of

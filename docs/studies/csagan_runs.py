@@ -1,4 +1,4 @@
-"""The runs of the cSAGAN study (issue 20): name -> (model, params overrides), and the branch
+"""The runs of the cSAGAN study (docs/studies/csagan.md): name -> (model, params overrides), and the branch
 families that start from a run's saved state. `csagan.py` trains, scores and reports them."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 REPORT_RUNS = ("dcgan", "base_s0", "base_s1")
 WIDTH64 = {"sagan.g_ch": 64, "sagan.d_ch": 64}
 LONG = {"sagan.iterations": 50000, "dcgan.iterations": 50000}
-# The peer recipe of the issue: hinge, n_dis 1, lr 1e-4/4e-4, betas (0, 0.9), batch 64, no EMA,
+# The peer recipe: hinge, n_dis 1, lr 1e-4/4e-4, betas (0, 0.9), batch 64, no EMA,
 # no attention (Mimicry's cGAN-PD has none), widths 64/64.
 PEER = {**WIDTH64, "sagan.attention_res": 0, "sagan.ema": 0.0}
 ABLATIONS = {
@@ -62,7 +62,7 @@ LONG_BRANCHES = {
 def runs() -> dict[str, tuple[str, dict]]:
     """run name -> (model, params overrides)."""
     out = {"dcgan": ("dcgan", {})}
-    # The defaults at width 64 as long as a session allows, in bf16 and compiled (measured safe on
+    # The defaults at width 64 as long as time allows, in bf16 and compiled (measured safe on
     # the results run), to compare with DCGAN's curve at equal iterations past 5000.
     long = {**WIDTH64, "sagan.precision": "bf16", "sagan.compile": True, "seed": 0}
     out["long_bf16_s0"] = ("sagan", long)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 17: CycleGAN between the google and twitter emoji sets (npm emoji-datasource-* 16.0.0)
+# CycleGAN between the google and twitter emoji sets (npm emoji-datasource-* 16.0.0)
 # at 32 pixels (64 ran at 0.6 it/s with one thread on an Intel Xeon; 32 at 1.4), the CSC413 studies:
 #   l10s0  lambda_cycle 10, seed 0      l10s1  lambda_cycle 10, seed 1      l0s0  lambda_cycle 0, seed 0
 # Shared: translator width 32 with 3 residual blocks, patch D width 64, lsgan, Adam 2e-4 (0.5,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 16: cSAGAN on the google emoji set (npm emoji-datasource-google 16.0.0) at 64 pixels,
+# cSAGAN on the google emoji set (npm emoji-datasource-google 16.0.0) at 64 pixels,
 # conditional on the 9 categories, without and with DiffAugment (color,translation,cutout).
 # The set is small (3380 train / 401 test images), the case DiffAugment is for.
 # Shared: width 128 (G 128 -> 16 channels over 4 blocks, D 8 -> 128 over 5), attention at 16 px

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 8's quality check: DCGAN (committed defaults) on real Fashion-MNIST for 3000 iterations
+# Does bf16 cost quality? DCGAN (committed defaults) on real Fashion-MNIST for 3000 iterations
 # in fp32 and bf16, seeds 0 and 1 each. The final checkpoint of each is scored with the same
 # FID settings: 2048 generated (latent seed 0) vs the 10k test images.
 # Outputs go to runs/precision/ (git-ignored); it also prepares runs/fashion_mnist/ (the data and

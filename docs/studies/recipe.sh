@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Issue 10: which cSAGAN recipe trains the better model on this CPU in the same wall-clock time?
+# Which cSAGAN recipe trains the better model on this CPU in the same wall-clock time?
 #   ttur:  the committed defaults: n_dis 1, lr 1e-4 (G) / 4e-4 (D), betas (0, 0.9), EMA 0.999.
-#          5000 iterations: this is also the results run's cSAGAN (docs/results.md).
+#          5000 iterations: this is also the equal-time run's cSAGAN (docs/studies/equal_time.md).
 #   sngan: the SNGAN / projection-discriminator official config: n_dis 5, lr 2e-4 for both,
 #          betas (0, 0.9), lr decaying linearly to 0 at `iterations`, no EMA.
 #          2000 iterations: what fits in ttur's time, as the decay must end when the time does

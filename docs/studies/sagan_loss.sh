@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 11: cSAGAN on real Fashion-MNIST with the hinge loss and with the Wasserstein loss (seed
+# cSAGAN on real Fashion-MNIST with the hinge loss and with the Wasserstein loss (seed
 # assignment 000), with and without a gradient penalty. Otherwise the committed defaults at a
 # CPU-sized width (32), bf16, 1500 iterations, and without the EMA generator: its default horizon
 # (0.9999, about 10k iterations) is far longer than these runs, so an EMA snapshot would mostly

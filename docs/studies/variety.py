@@ -1,4 +1,4 @@
-"""Issue 20: is cSAGAN's variety within a class narrower than DCGAN's at equal iterations?
+"""Is cSAGAN's variety within a class narrower than DCGAN's at equal iterations?
 
     python docs/studies/variety.py --out runs/csagan --runs dcgan long_bf16_s0 [--start 10000] [--stop N] [--every 1000] [--redo]
     python docs/studies/variety.py --out runs/csagan --runs dcgan --grid 16000   (OUT/grids/dcgan_16000_probe.png)

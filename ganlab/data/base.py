@@ -8,6 +8,7 @@ arrays one image at a time.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +57,28 @@ class Dataset:
     classes: list[str]  # empty: one unlabelled set (every label is 0)
     train: Images
     test: Images
+    # the files (or folders) the images were read from, for the prepared data's provenance
+    origin: tuple[Path, ...] = ()
+
+
+def provenance(source: str, origin: Sequence[Path]) -> dict:
+    """What `prepare` read, for meta.json: the source as params name it, and the count, total
+    bytes and a sha256 over the files' paths (relative to their common folder) and contents.
+
+    Two sources with the same files give the same digest wherever they lie; a changed, added or
+    removed file changes it. A download is its cached archive(s), pinned by the published checksum.
+    """
+    files = sorted({f for path in origin for f in ([path] if path.is_file() else path.rglob("*")) if f.is_file()})
+    root = Path(os.path.commonpath([f.parent for f in files])) if files else Path()
+    digest, total = hashlib.sha256(), 0
+    for f in files:
+        content = hashlib.sha256()
+        with open(f, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                content.update(chunk)
+                total += len(chunk)
+        digest.update(f.relative_to(root).as_posix().encode() + b"\0" + content.digest())
+    return {"source": source, "files": len(files), "bytes": total, "sha256": digest.hexdigest()}
 
 
 def resize_square(image: Image.Image, resolution: int) -> np.ndarray:

@@ -145,6 +145,7 @@ def read_cifar10(source: str, verify: bool, md5: dict[str, str] = CIFAR10_MD5) -
         classes=classes,
         train=_cifar_split(files, CIFAR10_TRAIN, classes),
         test=_cifar_split(files, CIFAR10_TEST, classes),
+        origin=(path,),
     )
 
 

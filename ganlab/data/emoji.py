@@ -115,9 +115,10 @@ def _entries(meta: list, vendor: str) -> list[tuple[str, str, str]]:
 
 
 def read_emoji(source: str, *, vendors: list[str], label: str, verify: bool, test_fraction: float) -> Dataset:
-    names, payloads, groups, categories, vendor_ids = [], [], [], [], []
+    names, payloads, groups, categories, vendor_ids, tarballs = [], [], [], [], [], []
     for v, vendor in enumerate(sorted(vendors)):
         path = _tarball(source, vendor, len(vendors))
+        tarballs.append(path)
         if verify and integrity(path) != EMOJI_INTEGRITY[vendor]:
             raise DataError(
                 f"{path}: sha512 does not match the published {package_name(vendor)}@{EMOJI_VERSION} "
@@ -143,7 +144,7 @@ def read_emoji(source: str, *, vendors: list[str], label: str, verify: bool, tes
         idx = np.flatnonzero(mask)
         return EncodedImages([names[i] for i in idx], [payloads[i] for i in idx], labels[idx].astype(np.int64))
 
-    return Dataset(classes=classes, train=part(~is_test), test=part(is_test))
+    return Dataset(classes=classes, train=part(~is_test), test=part(is_test), origin=tuple(tarballs))
 
 
 def read(cfg: DataConfig) -> Dataset:

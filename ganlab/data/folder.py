@@ -83,6 +83,7 @@ def read_folder(source: str, test_fraction: float) -> Dataset:
         classes=classes,
         train=EncodedImages([str(f) for f in train_files], train_files, train_labels),
         test=EncodedImages([str(f) for f in test_files], test_files, test_labels),
+        origin=tuple(train_files) + tuple(test_files),
     )
 
 

@@ -25,7 +25,6 @@ import torch
 from torch import Tensor
 
 from ganlab.data.base import DataError, Images
-from ganlab.io import file_digest
 
 FILES = ("images.npy", "labels.npy", "meta.json")
 KEYS_FILE = "keys.txt"
@@ -36,12 +35,24 @@ class Split:
     images: Tensor  # uint8 N×3×R×R, memory-mapped
     labels: Tensor  # int64 N
     classes: list[str]  # empty for an unlabelled set
-    digest: str  # sha256 of meta.json, which holds the sha256 of both arrays
+    digest: str  # sha256 of meta.json without its "source" (see data_digest)
     keys: list[str] | None = None  # pairing keys (keys.txt), where the source has them
 
     @property
     def resolution(self) -> int:
         return int(self.images.shape[-1])
+
+
+def _meta_text(meta: dict) -> str:
+    return json.dumps(meta, indent=1) + "\n"
+
+
+def data_digest(meta: dict) -> str:
+    """What a run's config records of its data: sha256 of meta.json as it reads without the
+    "source" provenance (classes, resolution, counts and both arrays' sha256). So the same images
+    read from another place, or from a folder whose other files changed, are the same data, and
+    a run trained on them resumes; and data prepared before provenance existed keeps its digest."""
+    return hashlib.sha256(_meta_text({k: v for k, v in meta.items() if k != "source"}).encode()).hexdigest()
 
 
 def load_split(folder: str | os.PathLike) -> Split:
@@ -62,7 +73,7 @@ def load_split(folder: str | os.PathLike) -> Split:
         images=torch.from_numpy(images),
         labels=torch.from_numpy(labels),
         classes=list(meta["classes"]),
-        digest=file_digest(folder / "meta.json", "sha256"),
+        digest=data_digest(meta),
         keys=(folder / KEYS_FILE).read_text().splitlines() if (folder / KEYS_FILE).is_file() else None,
     )
 
@@ -74,9 +85,11 @@ def write_split(
     resolution: int,
     folder: Path,
     on_bad: Callable[[str, Exception], None],
+    source: dict | None = None,
 ) -> list[str]:
     """Decode `images` into the empty `folder`. `on_bad(name, error)` raises to stop, or returns
-    to skip the file. Returns the names skipped."""
+    to skip the file. `source` (ganlab.data.base.provenance) goes into meta.json. Returns the
+    names skipped."""
     n, shape = len(images), (3, resolution, resolution)
     if n == 0:
         raise DataError(f"{folder.name}: the split holds no images")
@@ -117,15 +130,20 @@ def write_split(
         "images_sha256": digest.hexdigest(),
         "labels_sha256": hashlib.sha256(labels.tobytes()).hexdigest(),
     }
-    (folder / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    if source is not None:
+        meta["source"] = source  # last, so data_digest reads the rest as it always was
+    (folder / "meta.json").write_text(_meta_text(meta))
     if images.keys is not None:
         (folder / KEYS_FILE).write_text("".join(f"{images.keys[i]}\n" for i in kept))
     return skipped
 
 
 def staging_dir(final: Path) -> Path:
-    """An empty temp folder beside `final`, on the same filesystem so it can be renamed into place."""
+    """An empty temp folder beside `final`, on the same filesystem so it can be renamed into place.
+    Leftovers of a killed earlier run (one prepare runs at a time under DVC) are removed first."""
     final.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in final.parent.glob(f".{final.name}.*.tmp"):
+        shutil.rmtree(leftover, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
 
 
