@@ -2,8 +2,8 @@
 
     python -m ganlab.experiment experiments/quick.yaml [-S key=value ...] [--dry-run] [-- DVC_ARGS]
 
-The file mirrors params.yaml, holding only the keys it changes, plus `target` (the stage `dvc exp
-run` reproduces, with everything upstream of it; omitted: the whole pipeline). Its name (the file's
+The file mirrors params.yaml, holding only the keys it changes, plus `target` (the stage or list
+of stages `dvc exp run` reproduces, with everything upstream of them; omitted: the whole pipeline). Its name (the file's
 stem) names the experiment, so it shows as such in `dvc exp show`. Extra `-S key=value` arguments
 apply on top of the file's, e.g. a local data path offline.
 
@@ -39,8 +39,8 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def read_overrides(path: str | Path) -> tuple[dict[str, Any], str | None]:
-    """The file's overrides as dotted keys, and its target stage (None: the whole pipeline)."""
+def read_overrides(path: str | Path) -> tuple[dict[str, Any], list[str]]:
+    """The file's overrides as dotted keys, and its target stages ([]: the whole pipeline)."""
     path = Path(path)
     try:
         raw = yaml.load(path.read_text(), Loader=YamlLoader)
@@ -51,10 +51,11 @@ def read_overrides(path: str | Path) -> tuple[dict[str, Any], str | None]:
     if not isinstance(raw, dict):
         raise GanlabError(f"{path}: expected a mapping of params sections, found {type(raw).__name__}")
     raw = dict(raw)
-    target = raw.pop("target", None)
-    if target is not None and not isinstance(target, str):
-        raise GanlabError(f"{path}: target: expected a stage name, found {target!r}")
-    return flatten(raw), target
+    target = raw.pop("target", [])
+    targets = [target] if isinstance(target, str) else target
+    if not isinstance(targets, list) or not all(isinstance(t, str) and t for t in targets):
+        raise GanlabError(f"{path}: target: expected a stage name or a list of them, found {target!r}")
+    return flatten(raw), targets
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
@@ -80,9 +81,9 @@ def apply(params: dict, overrides: dict[str, Any], *, source: str) -> dict:
     return out
 
 
-def resolve(path: str | Path, extra: list[str], params_file: str | Path = "params.yaml") -> tuple[dict, str | None]:
+def resolve(path: str | Path, extra: list[str], params_file: str | Path = "params.yaml") -> tuple[dict, list[str]]:
     """The experiment's overrides (the file's, then `extra`'s), validated against the strict config
-    as params.yaml would hold them. Returns (overrides, target)."""
+    as params.yaml would hold them. Returns (overrides, target stages)."""
     from_file, target = read_overrides(path)
     from_args = dict(parse_assignment(a) for a in extra)
     base = yaml.load(Path(params_file).read_text(), Loader=YamlLoader)
@@ -94,13 +95,13 @@ def resolve(path: str | Path, extra: list[str], params_file: str | Path = "param
     return {**from_file, **from_args}, target
 
 
-def dvc_command(name: str, overrides: dict[str, Any], target: str | None, dvc_args: list[str]) -> list[str]:
+def dvc_command(name: str, overrides: dict[str, Any], targets: list[str], dvc_args: list[str]) -> list[str]:
     sets = []
     for key, value in overrides.items():
         # flow style keeps lists and strings as YAML that `-S` parses back to the same value
         text = yaml.safe_dump(value, default_flow_style=True, width=1_000_000)
         sets += ["-S", f"{key}={text.strip().removesuffix('...').strip()}"]
-    return ["dvc", "exp", "run", "-n", name, *sets, *dvc_args, *([target] if target else [])]
+    return ["dvc", "exp", "run", "-n", name, *sets, *dvc_args, *targets]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,11 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     args, dvc_args = parser.parse_known_args(argv)
     dvc_args = [a for a in dvc_args if a != "--"]
     try:
-        overrides, target = resolve(args.file, args.set_param)
+        overrides, targets = resolve(args.file, args.set_param)
     except GanlabError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    command = dvc_command(Path(args.file).stem, overrides, target, dvc_args)
+    command = dvc_command(Path(args.file).stem, overrides, targets, dvc_args)
     print(shlex.join(command), flush=True)
     if args.dry_run:
         return 0

@@ -18,6 +18,8 @@ from ganlab.interpolation import alphas, interpolate_classes, interpolate_latent
 from ganlab.io import atomic_path  # noqa: E402
 from ganlab.metrics.fid import FrechetReference, load_statistics, reference_info  # noqa: E402
 from ganlab.metrics.kid import kid  # noqa: E402
+from ganlab.metrics.prdc import METRICS as PRDC_METRICS  # noqa: E402
+from ganlab.metrics.prdc import PRDC_K, prdc  # noqa: E402
 from ganlab.metrics.protocol import count_words, describe  # noqa: E402
 from ganlab.metrics.reference import floor_fid, load_features  # noqa: E402
 from ganlab.metrics.select import read_fid_csv  # noqa: E402
@@ -162,6 +164,27 @@ def curve_figure(
     return fig
 
 
+def prdc_figure(fid_csvs: dict[str, Path], *, title: str, floor: dict[str, float] | None = None) -> plt.Figure:
+    """Precision, recall, density and coverage against iteration, one panel each, every model on
+    each, the real-data floor's value dashed. Low recall beside high precision is collapse; low
+    precision is artefacts (docs/evaluation.md)."""
+    fig, axes = plt.subplots(2, 2, figsize=(9, 6), dpi=100, sharex=True)
+    for ax, metric in zip(axes.flat, PRDC_METRICS):
+        for model, path in fid_csvs.items():
+            rows = [r for r in read_fid_csv(path) if metric in r]
+            ax.plot([r["iteration"] for r in rows], [r[metric] for r in rows], marker="o", markersize=3, label=model)
+        if floor is not None:
+            ax.axhline(floor[metric], color="gray", linestyle="--", label=f"real images: {floor[metric]:.2f}")
+        ax.set(title=metric, ylim=(0, max(1.05, ax.get_ylim()[1])))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in axes[1]:
+        ax.set_xlabel("iteration")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def loss_figure(model: str, live_dir: Path, keys: tuple[str, ...] = ("loss_d", "loss_g")) -> plt.Figure:
     """Training losses (`keys`) from the run's DVCLive history."""
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
@@ -236,6 +259,10 @@ def render_plots(
         "kid": (kid(floor_feats, load_features(reference_features)[0])["mean"], len(floor_feats)),
     }
     split, size, pool = reference_info(stats, reference_stats)
+    ref_feats = load_features(reference_features)[0]
+    k_words = f"precision, recall, density, coverage (k = {PRDC_K})"
+    title = describe(n_samples=n_curve, reference_size=size, reference_split=split, reference_pool=pool, metric=k_words)
+    save(prdc_figure(fid_csvs, title=title, floor=prdc(floor_feats, ref_feats)), "prdc.png")
     for metric, floor in floors.items():
         figure = curve_figure(
             fid_csvs, metric=metric, reference_size=size, reference_split=split, reference_pool=pool, floor=floor

@@ -28,6 +28,7 @@ from ganlab.metrics.fid import (
     weights_path,
 )
 from ganlab.metrics.kid import kid
+from ganlab.metrics.prdc import PRDC_K
 from ganlab.metrics.reference import compute_reference, load_features, save_features
 from ganlab.metrics.select import select_best
 from ganlab.sampling import generate_batches
@@ -175,15 +176,26 @@ def reference(tmp_path):
     return path
 
 
+def library_prdc(fake: np.ndarray, real: np.ndarray, k: int = PRDC_K) -> dict[str, float]:
+    """torch-fidelity's precision and recall and clovaai prdc's density and coverage, in float64."""
+    from prdc import compute_prdc
+    from torch_fidelity.metric_prc import calculate_precision_recall_full
+
+    fake64, real64 = np.asarray(fake, np.float64), np.asarray(real, np.float64)
+    precision, recall = calculate_precision_recall_full(torch.from_numpy(fake64), torch.from_numpy(real64), k)
+    theirs = compute_prdc(real_features=real64, fake_features=fake64, nearest_k=k)
+    return {"precision": precision, "recall": recall, "density": theirs["density"], "coverage": theirs["coverage"]}
+
+
 def test_cache_skips_evaluated_checkpoints(tmp_path, reference, monkeypatch, capsys):
     folder = _snapshots(tmp_path, [2, 4])
-    cfg = FIDConfig(n_samples=6, batch_size=6, reference="test", reference_size=0)
+    cfg = FIDConfig(n_samples=8, batch_size=8, reference="test", reference_size=0)
     kwargs = dict(checkpoints_dir=folder, reference_path=reference, cfg=cfg,
                   reference_features_path=tmp_path / "ref_features.npz", seed=0, device="cpu",
                   csv_out=tmp_path / "fid.csv", cache_path=tmp_path / "cache.json", progress=False)  # fmt: skip
     first = evaluate_checkpoints(**kwargs)
     assert [r["iteration"] for r in first] == [2, 4] and all(np.isfinite(r["fid"]) for r in first)
-    assert "warning: fid.n_samples=6 < 2048" in capsys.readouterr().err
+    assert "warning: fid.n_samples=8 < 2048" in capsys.readouterr().err
 
     loaded = []
     real_load = evaluate.load_generator
@@ -192,7 +204,8 @@ def test_cache_skips_evaluated_checkpoints(tmp_path, reference, monkeypatch, cap
     second = evaluate_checkpoints(**kwargs)
     assert loaded == ["iter_000006.pt"]
     assert second[:2] == first
-    assert (tmp_path / "fid.csv").read_text().splitlines()[0] == "iteration,fid,kid,kid_std,n_samples,seconds"
+    header = "iteration,fid,kid,kid_std,precision,recall,density,coverage,n_samples,seconds"
+    assert (tmp_path / "fid.csv").read_text().splitlines()[0] == header
     # Same seed, same checkpoint: same numbers (the cached values are not just echoed back).
     (tmp_path / "cache.json").unlink()
     fresh = evaluate_checkpoints(**kwargs)
@@ -201,11 +214,14 @@ def test_cache_skips_evaluated_checkpoints(tmp_path, reference, monkeypatch, cap
     ]
     # The KID is that of the checkpoint's generated images against the reference features.
     generator, _ = load_generator(folder / "iter_000004.pt")
-    images = torch.cat(list(generate_batches(generator, n=6, batch_size=6, seed=0, device=torch.device("cpu"))))
+    images = torch.cat(list(generate_batches(generator, n=8, batch_size=8, seed=0, device=torch.device("cpu"))))
     features = InceptionFeatures(device=torch.device("cpu"))(images)
     expected = kid(features, load_features(tmp_path / "ref_features.npz")[0])
     assert first[1]["kid"] == pytest.approx(expected["mean"], rel=1e-6)
     assert first[1]["kid_std"] == pytest.approx(expected["std"], rel=1e-6)
+    # Precision, recall, density and coverage are the libraries' on the same features (k = 5).
+    theirs = library_prdc(features, load_features(tmp_path / "ref_features.npz")[0])
+    assert {k: first[1][k] for k in theirs} == pytest.approx(theirs, abs=1e-6)  # counts of 1/8: equal
 
 
 def test_fid_errors_are_clear(tmp_path, reference):

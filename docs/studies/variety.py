@@ -20,7 +20,7 @@ also gives the spread by its own labels (the curve's) and how often the probe ag
 
 Whether the amount of variety is what FID charges for is asked directly: each row also has FID's
 mean term, FID with every class stretched or shrunk to spread 1 (`at_real_spread`), and improved
-precision and recall (fidelity and coverage, `precision_recall`).
+precision and recall at k = 3 and 10, and the pipeline's four at its k (ganlab.metrics.prdc).
 
 Images and features follow the curve's protocol in `csagan.py score` exactly (2048 generated,
 class-balanced, latent seed 0, batches of 256), so `fid` here equals the curve's. One row per
@@ -41,6 +41,7 @@ from ganlab.data.prepared import load_split
 from ganlab.grids import grid_image
 from ganlab.io import atomic_torch_save, atomic_write_text, load_checkpoint
 from ganlab.metrics.fid import FrechetReference, InceptionFeatures, load_statistics
+from ganlab.metrics.prdc import PRDC_K, prdc
 from ganlab.metrics.reference import load_features
 from ganlab.metrics.report import MIN_CLASS_IMAGES, ClassReferences, spread
 from ganlab.sampling import balanced_labels, generate, generate_batches
@@ -52,7 +53,7 @@ L2_WEIGHTS = (1e-3, 1e-2, 1e-1, 1.0)  # 1e-4 read 0.864, below 1e-3's 0.869
 REAL = "real train"
 # k = 3 is Kynkäänniemi et al.'s; a larger k widens every ball, so a recall that stays low at 10
 # is not k's doing.
-PR_KS = (3, 10)
+PR_KS = (3, PRDC_K, 10)
 
 
 class Probe:
@@ -140,25 +141,6 @@ def at_real_spread(features: np.ndarray, labels: np.ndarray, spreads: dict, refs
     return out
 
 
-def precision_recall(
-    real: np.ndarray, gen: np.ndarray, *, ks: tuple[int, ...] = PR_KS
-) -> dict[int, tuple[float, float]]:
-    """Improved precision and recall (Kynkäänniemi et al. 2019) at each k: each set's manifold is
-    the union of balls reaching every point's k-th nearest neighbour in its own set. Precision is
-    the share of generated images inside the real manifold (fidelity), recall the share of real
-    images inside the generated one (coverage). The three distance matrices serve every k."""
-    a, b = torch.from_numpy(real).double(), torch.from_numpy(gen).double()
-    within_a, within_b, cross = torch.cdist(a, a), torch.cdist(b, b), torch.cdist(b, a)  # cross: generated × real
-    out = {}
-    for k in ks:
-        radius_a = within_a.kthvalue(k + 1, dim=1).values  # k+1: each point is its own nearest
-        radius_b = within_b.kthvalue(k + 1, dim=1).values
-        precision = (cross <= radius_a[None, :]).any(1).double().mean().item()
-        recall = (cross <= radius_b[:, None]).any(0).double().mean().item()
-        out[k] = (precision, recall)
-    return out
-
-
 def row(
     features: np.ndarray,
     probe_labels: np.ndarray,
@@ -172,12 +154,14 @@ def row(
     share, spreads = by_class(features, probe_labels, refs)
     measured = [s for s in spreads.values() if s is not None]
     mean_gap = features.mean(0, dtype=np.float64) - reference.mu
-    pr = precision_recall(real, features)
+    pr = {k: prdc(features, real, k=k) for k in PR_KS}
     return {
-        "precision": pr[3][0],
-        "recall": pr[3][1],
-        "precision_k10": pr[10][0],
-        "recall_k10": pr[10][1],
+        "precision": pr[3]["precision"],
+        "recall": pr[3]["recall"],
+        "precision_k10": pr[10]["precision"],
+        "recall_k10": pr[10]["recall"],
+        # the pipeline's k (ganlab.metrics.prdc.PRDC_K), with density and coverage
+        **{f"{name}_k{PRDC_K}": value for name, value in pr[PRDC_K].items()},
         "fid": reference.distance_to(features),
         "fid_mean_term": float(mean_gap @ mean_gap),
         "fid_at_class_spread_1": reference.distance_to(at_real_spread(features, probe_labels, spreads, refs)),

@@ -1,4 +1,5 @@
-"""FID and KID of every training checkpoint against the reference, with a result cache."""
+"""FID, KID, precision, recall, density and coverage of every training checkpoint against the
+reference, from one Inception pass each, with a result cache."""
 
 from __future__ import annotations
 
@@ -26,15 +27,18 @@ from ganlab.metrics.fid import (
     load_statistics,
 )
 from ganlab.metrics.kid import kid
+from ganlab.metrics.prdc import PRDC_K, knn_radii, prdc
 from ganlab.metrics.reference import load_features
 from ganlab.sampling import generate_batches, resolve_device
 from ganlab.training.checkpoints import list_snapshots, load_generator
 
-FID_COLUMNS = ("iteration", "fid", "kid", "kid_std", "n_samples", "seconds")
+FID_COLUMNS = (
+    "iteration", "fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "n_samples", "seconds"
+)  # fmt: skip
 
 
 def cache_key(checkpoint: Path, cfg: FIDConfig, seed: int, reference_sha: str) -> str:
-    settings = json.dumps({**asdict(cfg), "seed": seed}, sort_keys=True)
+    settings = json.dumps({**asdict(cfg), "seed": seed, "prdc_k": PRDC_K}, sort_keys=True)
     return "|".join([file_digest(checkpoint, "sha256"), hashlib.sha256(settings.encode()).hexdigest(), reference_sha])
 
 
@@ -101,7 +105,8 @@ def evaluate_checkpoints(
     cache = from_main(load_cache(cache_path) if world.is_main else None, world)
     reference_sha = reference_digest(Path(reference_path), Path(reference_features_path))
     keys = {ckpt: cache_key(ckpt, cfg, seed, reference_sha) for ckpt in checkpoints}
-    todo = [ckpt for ckpt in checkpoints if keys[ckpt] not in cache]
+    # an entry from before a column existed is evaluated again
+    todo = [ckpt for ckpt in checkpoints if not set(FID_COLUMNS) <= set(cache.get(keys[ckpt], {}))]
     if world.is_main:
         print(f"FID: {len(checkpoints) - len(todo)} checkpoints cached, {len(todo)} to evaluate")
 
@@ -109,6 +114,8 @@ def evaluate_checkpoints(
         inception = InceptionFeatures(device=dev)
         frechet = FrechetReference(ref["mu"], ref["sigma"], device=linalg_device(dev))
         ref_features, _ = load_features(reference_features_path)
+        # the real k-NN radii once for every checkpoint
+        ref_radii = knn_radii(ref_features) if world.is_main and len(ref_features) > PRDC_K else None
         bar = tqdm(total=len(todo), unit="ckpt", desc="FID", mininterval=2.0, disable=not (progress and world.is_main))
         for ckpt in todo:
             start = time.perf_counter()
@@ -130,6 +137,7 @@ def evaluate_checkpoints(
                 "fid": fid,
                 "kid": kid_["mean"],
                 "kid_std": kid_["std"],
+                **prdc(features, ref_features, real_radii=ref_radii),
                 "n_samples": cfg.n_samples,
                 "seconds": round(time.perf_counter() - start, 3),
             }

@@ -27,6 +27,7 @@ from ganlab.metrics.fid import (
     reference_info,
 )
 from ganlab.metrics.kid import KID_RNG_SEED, KID_SUBSETS, kid
+from ganlab.metrics.prdc import PRDC_K, knn_radii, prdc
 from ganlab.metrics.protocol import describe, protocol
 from ganlab.metrics.reference import floor_fid, load_features
 from ganlab.sampling import balanced_labels, generate_batches, resolve_device
@@ -51,6 +52,8 @@ class ClassReferences:
     ) -> None:
         self.classes = list(classes)
         self.sizes = [int(np.sum(labels == c)) for c in range(len(self.classes))]
+        self.features = {c: features[labels == c] for c in range(len(self.classes))}
+        self.radii = {c: knn_radii(f) for c, f in self.features.items() if len(f) > PRDC_K}
         self.references = {
             c: FrechetReference.of_features(features[labels == c], device=device)
             for c, size in enumerate(self.sizes)
@@ -64,6 +67,16 @@ class ClassReferences:
     def spreads(self, gen_features: np.ndarray, gen_labels: np.ndarray) -> dict[str, float]:
         """`spread` (see there) of each class's generated images against that class's reference."""
         return self.scores(gen_features, gen_labels)[1]
+
+    def variety(self, gen_features: np.ndarray, gen_labels: np.ndarray) -> dict[str, dict[str, float]]:
+        """Each class's recall and coverage (k = PRDC_K) against that class's reference images: a
+        class whose variety collapsed shows up by name. NaN where a side has k or fewer images."""
+        out = {"recall": {}, "coverage": {}}
+        for c, name in enumerate(self.classes):
+            scores = prdc(gen_features[gen_labels == c], self.features[c], real_radii=self.radii.get(c))
+            for metric in out:
+                out[metric][name] = scores[metric]
+        return out
 
     def scores(self, gen_features: np.ndarray, gen_labels: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
         """Each class's FID and spread, in one pass: one split and one warning per class left out."""
@@ -122,6 +135,7 @@ def score_checkpoint(
     kid_first: bool = False,
     with_kid: bool = True,
     class_references: ClassReferences | None = None,
+    ref_radii=None,
     world: World = SINGLE,
 ) -> dict | None:
     """FID, KID, spread and (for conditional generators) per-class FID and spread of one
@@ -146,6 +160,7 @@ def score_checkpoint(
     order = ("kid", "fid") if kid_first else ("fid", "kid")
     row.update({key: scores[key] for key in order if key in scores})
     row["spread"] = spread(features, reference)
+    row["prdc"] = prdc(features, ref_features, real_radii=ref_radii)
     if generator.num_classes:
         classes = list(meta["classes"])
         if class_references is None:
@@ -160,6 +175,8 @@ def score_checkpoint(
         row["intra_fid"] = float(np.mean(list(per_class.values()))) if per_class else None
         row["per_class_fid"] = per_class
         row["per_class_spread"] = per_class_spread
+        variety = class_references.variety(features, labels.cpu().numpy())
+        row["per_class_recall"], row["per_class_coverage"] = variety["recall"], variety["coverage"]
     return row
 
 
@@ -203,10 +220,16 @@ def write_report(
         f"torch-fidelity {version('torch-fidelity')}"
     )
     report["protocol"]["per_class_fid"] = f"each class's generated images vs that class's {split} images"
+    report["protocol"]["prdc"] = (
+        f"improved precision and recall (Kynkäänniemi et al. 2019), density and coverage (Naeem et al. 2020), "
+        f"k = {PRDC_K}, {cfg.n_samples} generated vs the {size} {split} images' features; per class for "
+        "conditional generators (recall, coverage), each class's generated vs reference images"
+    )
     report["protocol"]["spread"] = (
         f"Tr Σ_generated / Tr Σ_{split} in the same Inception features (1: as varied as the real images), "
         "overall and per class"
     )
+    ref_radii = knn_radii(ref_features) if world.is_main and len(ref_features) > PRDC_K else None
     for model, checkpoint in best.items():
         row = score_checkpoint(
             checkpoint,
@@ -218,6 +241,7 @@ def write_report(
             seed=cfg.seed,
             batch_size=batch_size,
             kid_first=kid_first,
+            ref_radii=ref_radii,
             world=world,
         )
         if row is None:
@@ -233,10 +257,12 @@ def write_report(
         report[model] = row
     if not world.is_main:
         return None
-    floor, n_floor = floor_fid(load_features(floor_features)[0], reference, n=cfg.n_samples)
+    floor_feats = load_features(floor_features)[0]
+    floor, n_floor = floor_fid(floor_feats, reference, n=cfg.n_samples)
     other = "training" if split == "test" else "test"
     report["floor"] = {
         "fid": floor,
+        "prdc": prdc(floor_feats[:n_floor], ref_features, real_radii=ref_radii),
         "n_samples": n_floor,
         "description": describe(
             n_samples=n_floor,

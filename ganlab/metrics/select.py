@@ -26,7 +26,7 @@ def read_fid_csv(fid_csv: str | Path) -> list[dict]:
     with open(fid_csv, newline="") as f:
         rows = [
             {"iteration": int(r["iteration"]), "fid": float(r["fid"]), "n_samples": int(r["n_samples"])}
-            | {k: float(r[k]) for k in ("kid", "kid_std") if r.get(k)}
+            | {k: float(r[k]) for k in ("kid", "kid_std", "precision", "recall", "density", "coverage") if r.get(k)}
             for r in csv.DictReader(f)
         ]
     if not rows:
