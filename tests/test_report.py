@@ -10,7 +10,8 @@ from ganlab.config import ReportConfig
 from ganlab.errors import GanlabError
 from ganlab.metrics.fid import FrechetReference, statistics
 from ganlab.metrics.kid import kid
-from ganlab.metrics.reference import floor_fid, save_features
+from ganlab.metrics.prdc import prdc
+from ganlab.metrics.reference import floor_fid, load_features, save_features
 from ganlab.metrics.report import ClassReferences, per_class_fid, score_checkpoint, spread, write_report
 from ganlab.metrics.select import select_best
 from ganlab.training.checkpoints import snapshot_path
@@ -156,6 +157,38 @@ def test_report_is_complete_and_deterministic(scored_setup):
     assert protocol["feature_network"]["weights_sha256"] and "torch-fidelity" in protocol["kid"]
     assert saved["floor"]["n_samples"] == 20 and np.isfinite(saved["floor"]["fid"])
     assert saved["floor"]["description"].startswith("FID, 20 real training images vs the 40 test images")
+
+
+def test_report_gives_precision_recall_density_coverage_per_model_per_class_and_for_the_floor(scored_setup):
+    saved = _report(scored_setup)
+    reference, labels = load_features(scored_setup / "reference_features.npz")
+    floor = load_features(scored_setup / "floor_features.npz")[0][:20]
+    # the floor's four are those of its 20 real images against the 40 reference ones
+    assert saved["floor"]["prdc"] == prdc(floor, reference)
+    for model in ("dcgan", "sagan"):
+        assert set(saved[model]["prdc"]) == {"precision", "recall", "density", "coverage"}
+        assert all(0 <= v for v in saved[model]["prdc"].values())
+    # per class: 10 generated images of a class against that class's 20 reference images, k = 5
+    row = saved["sagan"]
+    assert list(row["per_class_recall"]) == list(row["per_class_coverage"]) == ["sneaker", "boot"]
+    assert all(0 <= v <= 1 for v in [*row["per_class_recall"].values(), *row["per_class_coverage"].values()])
+    assert "per_class_recall" not in saved["dcgan"]
+    assert saved["protocol"]["prdc"].startswith(
+        "precision, recall (Kynkäänniemi et al. 2019), density, coverage (Naeem et al. 2020), k = 5, "
+        "20 generated vs the 40 test images, pytorch-fid Inception; per class"
+    )
+
+
+def test_class_variety_names_a_collapsed_class():
+    """Class 0's generated images are its reference images; class 1's are one image repeated."""
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal((200, 8))
+    labels = np.arange(200) % 2
+    refs = ClassReferences(ref, labels, ["varied", "collapsed"])
+    gen = np.concatenate([ref[labels == 0], np.repeat(ref[labels == 1][:1], 100, axis=0)])
+    variety = refs.variety(gen, np.repeat([0, 1], 100))
+    assert variety["recall"]["varied"] == 1.0 and variety["coverage"]["varied"] == 1.0
+    assert variety["recall"]["collapsed"] <= 0.01 and variety["coverage"]["collapsed"] < 0.2
 
 
 def test_report_seed_must_differ_from_the_curve_seed(scored_setup):

@@ -220,10 +220,10 @@ def write_report(
         f"torch-fidelity {version('torch-fidelity')}"
     )
     report["protocol"]["per_class_fid"] = f"each class's generated images vs that class's {split} images"
+    four = f"precision, recall (Kynkäänniemi et al. 2019), density, coverage (Naeem et al. 2020), k = {PRDC_K}"
     report["protocol"]["prdc"] = (
-        f"improved precision and recall (Kynkäänniemi et al. 2019), density and coverage (Naeem et al. 2020), "
-        f"k = {PRDC_K}, {cfg.n_samples} generated vs the {size} {split} images' features; per class for "
-        "conditional generators (recall, coverage), each class's generated vs reference images"
+        describe(n_samples=cfg.n_samples, reference_size=size, reference_split=split, reference_pool=pool, metric=four)
+        + "; per class for conditional generators (recall, coverage): each class's generated vs its reference images"
     )
     report["protocol"]["spread"] = (
         f"Tr Σ_generated / Tr Σ_{split} in the same Inception features (1: as varied as the real images), "
