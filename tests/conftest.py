@@ -118,11 +118,24 @@ def assert_same_history(a: Path, b: Path, *, steps: list[int], rtol: float = 0.0
         torch.testing.assert_close(torch.tensor(values_a), torch.tensor(values_b), rtol=rtol, atol=rtol, msg=name)
     previews = [sorted((d / "plots/images/samples").iterdir()) for d in (a, b)]
     assert [p.name for p in previews[0]] == [p.name for p in previews[1]]
-    assert rtol or all(x.read_bytes() == y.read_bytes() for x, y in zip(*previews))
+    for x, y in zip(*previews):
+        if not rtol:
+            assert x.read_bytes() == y.read_bytes(), x.name
+        else:  # the pixels of grids drawn from weights equal within rtol: off by a few levels at most
+            from PIL import Image
+
+            px, py = (torch.from_numpy(np.asarray(Image.open(f).convert("RGB"), dtype=np.int16)) for f in (x, y))
+            assert px.shape == py.shape and (px - py).abs().max() <= 2, x.name
     summaries = [json.loads((d / "metrics.json").read_text()) for d in (a, b)]
     for summary in summaries:
         summary.pop("it_per_s"), summary.pop("seconds")
-    assert summaries[0].keys() == summaries[1].keys() and (rtol or summaries[0] == summaries[1])
+    assert summaries[0].keys() == summaries[1].keys()
+    for key, value in summaries[0].items():
+        if isinstance(value, (int, float)):
+            torch.testing.assert_close(torch.tensor(float(value)), torch.tensor(float(summaries[1][key])), rtol=rtol,
+                                       atol=rtol, msg=key)  # fmt: skip
+        else:
+            assert value == summaries[1][key], key
 
 
 def committed_params() -> dict:

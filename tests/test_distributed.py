@@ -117,7 +117,10 @@ def test_a_run_resumes_with_another_number_of_processes(prepared, tmp_path):
     subprocess.run((_worker(tmp_path, params, "straight", nproc=1)), check=True, env=_env())
     for nproc, iterations in ((2, 3), (1, 6)):  # started on 2 processes, finished on 1
         params = _params(tmp_path, "sagan", nproc=1, iterations=iterations, ckpt_every=3)
-        subprocess.run((_worker(tmp_path, params, "mixed", nproc=nproc)), check=True, env=_env())
+        done = subprocess.run(_worker(tmp_path, params, "mixed", nproc=nproc), check=True, env=_env(),
+                              capture_output=True, text=True)  # fmt: skip
+    # the second part continued the first (a world size taken for a config change would start over)
+    assert "resuming from" in done.stdout and "at iteration 3" in done.stdout, done.stdout[-2000:]
     one, mixed = (_weights(tmp_path / f"{run}/models/last.pt") for run in ("straight", "mixed"))
     _assert_close(one, mixed, rtol=RTOL_FP64, atol=RTOL_FP64)
 

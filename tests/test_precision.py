@@ -11,7 +11,7 @@ from ganlab.losses import LOSSES, Loss
 from ganlab.models import build_discriminator
 from ganlab.training.state import lr_scale
 from tests.conftest import tiny_params
-from tests.test_training import _assert_same_weights, _final_weights, _train
+from tests.test_training import _assert_same_weights, _final_weights, _train, assert_resumes
 
 
 class DtypeLog(TorchDispatchMode):
@@ -123,7 +123,7 @@ def test_late_decay_of_g_alone(prepared, tmp_path):
     assert state.optimizers["opt_d"].param_groups[0]["lr"] == cfg.lr_d
 
 
-def test_interrupted_linear_decay_run_resumes_exactly(prepared, tmp_path, monkeypatch):
+def test_interrupted_linear_decay_run_resumes_exactly(prepared, tmp_path, monkeypatch, capsys):
     _train(tmp_path, out="straight", iterations=6, ckpt_every=2, lr_decay="linear")
     hinge, calls = LOSSES["hinge"], {"n": 0}
 
@@ -138,7 +138,8 @@ def test_interrupted_linear_decay_run_resumes_exactly(prepared, tmp_path, monkey
         _train(tmp_path, out="killed", iterations=6, ckpt_every=2, lr_decay="linear")
     monkeypatch.setitem(LOSSES, "hinge", hinge)
     assert load_checkpoint(tmp_path / "killed/models/last.pt")["iteration"] == 4
-    _train(tmp_path, out="killed", iterations=6, ckpt_every=2, lr_decay="linear")
+    assert_resumes(lambda: _train(tmp_path, out="killed", iterations=6, ckpt_every=2, lr_decay="linear"), at=4,
+                   capsys=capsys, snapshot_dir=tmp_path / "killed/models/checkpoints")  # fmt: skip
     _assert_same_weights(
         _final_weights(tmp_path / "straight/models/last.pt"), _final_weights(tmp_path / "killed/models/last.pt")
     )
@@ -153,10 +154,24 @@ def test_raising_iterations_under_linear_decay_starts_fresh(prepared, tmp_path, 
     assert "resuming from" in capsys.readouterr().out
 
 
-def test_compiled_run_resumes_to_the_same_weights(prepared, tmp_path):
+def test_compiled_run_resumes_to_the_same_weights(prepared, tmp_path, capsys):
     _train(tmp_path, "dcgan", out="straight", iterations=4, compile=True)
     _train(tmp_path, "dcgan", out="extended", iterations=2, compile=True)
-    _train(tmp_path, "dcgan", out="extended", iterations=4, compile=True)
+    assert_resumes(lambda: _train(tmp_path, "dcgan", out="extended", iterations=4, compile=True), at=2,
+                   capsys=capsys, snapshot_dir=tmp_path / "extended/models/checkpoints")  # fmt: skip
     _assert_same_weights(
         _final_weights(tmp_path / "straight/models/last.pt"), _final_weights(tmp_path / "extended/models/last.pt")
+    )
+
+
+@pytest.mark.parametrize("name", ["dcgan", "sagan"])
+def test_bf16_run_resumes_bit_exactly(prepared, tmp_path, name, capsys):
+    """On the CPU, autocast is deterministic: a bf16 run stopped at 2 and extended to 6 ends at the
+    weights of one trained to 6 straight."""
+    _train(tmp_path, name, out="straight", iterations=6, precision="bf16")
+    _train(tmp_path, name, out="resumed", iterations=2, precision="bf16")
+    assert_resumes(lambda: _train(tmp_path, name, out="resumed", iterations=6, precision="bf16"), at=2,
+                   capsys=capsys, snapshot_dir=tmp_path / "resumed/models/checkpoints")  # fmt: skip
+    _assert_same_weights(
+        _final_weights(tmp_path / "straight/models/last.pt"), _final_weights(tmp_path / "resumed/models/last.pt")
     )

@@ -256,3 +256,25 @@ def test_score_checkpoint_takes_prepared_class_references_and_can_skip_kid(score
     # References of other classes would score the wrong images against each class: refused.
     with pytest.raises(GanlabError, match=r"sagan.pt: the generator's classes \['sneaker', 'boot'\] are not"):
         _score(scored_setup, class_references=ClassReferences(features, labels, ["boot", "sneaker"]))
+
+
+def test_the_report_scores_images_drawn_with_report_seed_not_the_curves(scored_setup):
+    """The re-score is observed through its images: FID of the best snapshot's images from latent
+    seed report.seed (1), computed here from the snapshot, equals the report's; seed 0's does not."""
+    from ganlab.metrics.fid import InceptionFeatures
+    from ganlab.sampling import balanced_labels, generate_batches
+    from ganlab.training.checkpoints import load_generator
+
+    saved = _report(scored_setup)
+    stats = np.load(scored_setup / "stats.npz")
+    reference = FrechetReference(stats["mu"], stats["sigma"])
+    inception = InceptionFeatures(device=torch.device("cpu"))
+    generator, _ = load_generator(scored_setup / "best" / "sagan.pt")
+    labels = balanced_labels(20, generator.num_classes, device=torch.device("cpu"))
+
+    def fid_at(seed):
+        batches = generate_batches(generator, n=20, batch_size=10, seed=seed, device=torch.device("cpu"), labels=labels)
+        return reference.distance_to(inception.of_batches(batches))
+
+    assert saved["sagan"]["fid"] == pytest.approx(fid_at(1), rel=1e-9)
+    assert abs(saved["sagan"]["fid"] - fid_at(0)) > 1e-3

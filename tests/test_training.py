@@ -20,6 +20,20 @@ from ganlab.training.loop import train
 from tests.conftest import REPO, assert_same_history, kill_when, tiny_params
 
 
+def assert_resumes(run, *, at: int, capsys, snapshot_dir) -> None:
+    """`run()` continues the run saved at iteration `at` instead of starting over: it says so,
+    and the snapshot of iteration `at` is the same file, untouched (a fresh start discards the
+    stale snapshots and writes them again)."""
+    snap = snapshot_dir / f"iter_{at:06d}.pt"
+    before = snap.stat()
+    capsys.readouterr()
+    run()
+    out = capsys.readouterr().out
+    assert f"at iteration {at}" in out and "resuming from" in out, f"did not resume at {at}:\n{out}"
+    after = snap.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), f"{snap} was written again"
+
+
 def _train(tmp_path, name="sagan", out="run", **overrides):
     params = parse_params(tiny_params(**{f"{name}.{k}": v for k, v in overrides.items()}))
     return train(
@@ -96,10 +110,11 @@ def _assert_same_weights(a, b):
             assert torch.equal(a[part][key], b[part][key]), f"{part}.{key}"
 
 
-def test_extending_iterations_resumes_exactly(prepared, tmp_path):
+def test_extending_iterations_resumes_exactly(prepared, tmp_path, capsys):
     _train(tmp_path, out="straight", iterations=6)
     _train(tmp_path, out="extended", iterations=2)
-    _train(tmp_path, out="extended", iterations=6)
+    assert_resumes(lambda: _train(tmp_path, out="extended", iterations=6), at=2, capsys=capsys,
+                   snapshot_dir=tmp_path / "extended/models/checkpoints")  # fmt: skip
     _assert_same_weights(
         _final_weights(tmp_path / "straight/models/last.pt"), _final_weights(tmp_path / "extended/models/last.pt")
     )
@@ -240,10 +255,11 @@ def test_diffaug_changes_the_step_and_gradients_reach_g_through_it(prepared, tmp
 
 
 @pytest.mark.parametrize("option", [{"diffaug": "color,translation,cutout"}, {"mode_seeking": 1.0}])
-def test_run_with_extra_draws_resumes_bit_exactly(prepared, tmp_path, option):
+def test_run_with_extra_draws_resumes_bit_exactly(prepared, tmp_path, option, capsys):
     _train(tmp_path, out="straight", iterations=6, ckpt_every=2, **option)
     _train(tmp_path, out="resumed", iterations=2, ckpt_every=2, **option)
-    _train(tmp_path, out="resumed", iterations=6, ckpt_every=2, **option)
+    assert_resumes(lambda: _train(tmp_path, out="resumed", iterations=6, ckpt_every=2, **option), at=2,
+                   capsys=capsys, snapshot_dir=tmp_path / "resumed/models/checkpoints")  # fmt: skip
     _assert_same_weights(
         _final_weights(tmp_path / "straight/models/last.pt"), _final_weights(tmp_path / "resumed/models/last.pt")
     )

@@ -20,6 +20,7 @@ from ganlab.metrics.translation import (
     paired_error,
 )
 from ganlab.metrics.translation_report import select_translator, write_translation_report
+from tests.conftest import REPO
 from tests.test_cyclegan import _train, domains  # noqa: F401 (fixture)
 
 
@@ -93,3 +94,19 @@ def test_scores_select_and_report_on_a_paired_fixture(domains):  # noqa: F811
     a = np.load(domains / "data/a/test/images.npy").astype(float)
     assert row["ab"]["paired"]["identity"]["mae"] == pytest.approx(np.abs(2 * a - 255).mean())
     assert json.loads((domains / "report.json").read_text()) == report
+
+
+def test_a_reference_of_another_size_names_the_stage_that_rebuilds_it(domains):  # noqa: F811
+    from ganlab.metrics.fid import FidError
+    from ganlab.metrics.translation import Domains
+
+    test = {d: domains / f"data/{d}/test" for d in "ab"}
+    reference = {d: domains / f"fid/{d}.npz" for d in "ab"}
+    compute_translation_reference(test=test, train={d: domains / f"data/{d}/train" for d in "ab"}, out=reference,
+                                  batch_size=8, device="cpu")  # fmt: skip
+    stats = dict(np.load(reference["b"]))
+    np.savez(reference["b"], **{**stats, "size": np.array(99)})
+    with pytest.raises(FidError, match=r"b.npz: statistics of 99 images, but .*holds 3; re-run `dvc repro reference_cyclegan`"):
+        Domains(test=test, reference=reference)
+    # the stage it names exists
+    assert "reference_cyclegan" in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]

@@ -92,7 +92,7 @@ class Domains:
             if int(self.stats[d]["size"]) != len(self.test[d].labels):
                 raise FidError(
                     f"{reference[d]}: statistics of {int(self.stats[d]['size'])} images, but {test[d]} holds "
-                    f"{len(self.test[d].labels)}; re-run `dvc repro cyclegan_reference`"
+                    f"{len(self.test[d].labels)}; re-run `dvc repro reference_cyclegan`"
                 )
         self.pairs = {
             direction: pair_indices(self.test[s].keys, self.test[t].keys) for direction, (_, s, t) in DIRECTIONS.items()
