@@ -55,7 +55,12 @@ def run_one(method: str, n: int, dims: int, k: int) -> dict:
         pr = prc_features_to_metric(torch.from_numpy(fake), torch.from_numpy(real), prc_neighborhood=k,
                                     prc_batch_size=10000, save_cpu_ram=True, verbose=False)  # fmt: skip
         dc = compute_prdc(real_features=real, fake_features=fake, nearest_k=k)
-        out = {"precision": pr["precision"], "recall": pr["recall"], "density": dc["density"], "coverage": dc["coverage"]}
+        out = {
+            "precision": pr["precision"],
+            "recall": pr["recall"],
+            "density": dc["density"],
+            "coverage": dc["coverage"],
+        }
         seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {**out, "seconds": seconds, "peak_mb": peak / 1024, "added_mb": (peak - base) / 1024}
@@ -75,10 +80,23 @@ def main() -> None:
     print("| method | seconds | peak memory (process) | precision | recall | density | coverage |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for method in ("ganlab", "libraries"):
-        cmd = [sys.executable, __file__, "--only", method, "--n", str(args.n), "--dims", str(args.dims), "--k", str(args.k)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--only",
+            method,
+            "--n",
+            str(args.n),
+            "--dims",
+            str(args.dims),
+            "--k",
+            str(args.k),
+        ]
         r = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
         name = "ganlab (float64, blocks of 1024 rows)" if method == "ganlab" else "torch-fidelity P/R + prdc D/C"
-        seconds = f"{r['seconds']:.1f}" + (f" ({r['seconds_radii_given']:.1f} with real radii given)" if method == "ganlab" else "")
+        seconds = f"{r['seconds']:.1f}" + (
+            f" ({r['seconds_radii_given']:.1f} with real radii given)" if method == "ganlab" else ""
+        )
         print(f"| {name} | {seconds} | {r['peak_mb']:.0f} MB | {r['precision']:.4f} | {r['recall']:.4f} "
               f"| {r['density']:.4f} | {r['coverage']:.4f} |")  # fmt: skip
 

@@ -327,14 +327,21 @@ def parse_params(raw: Any) -> Params:
     return _build(Params, raw, "")
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
+def read_yaml(path: str | Path, *, missing: str) -> Any:
+    """A YAML file as `-S` values read (YamlLoader); a missing file or bad YAML is a ParamsError
+    naming the file (`missing` says what was expected there)."""
     path = Path(path)
     try:
-        raw = yaml.load(path.read_text(), Loader=YamlLoader)
+        return yaml.load(path.read_text(), Loader=YamlLoader)
     except FileNotFoundError:
-        raise ParamsError(f"{path}: params file not found (run from the repository root)") from None
+        raise ParamsError(f"{path}: {missing}") from None
     except yaml.YAMLError as e:
         raise ParamsError(f"{path}: not valid YAML: {e}") from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    raw = read_yaml(path, missing="params file not found (run from the repository root)")
     try:
         return parse_params(raw)
     except ParamsError as e:

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from ganlab.config import ParamsError, YamlLoader, parse_params
+from ganlab.config import ParamsError, YamlLoader, parse_params, read_yaml
 from ganlab.errors import GanlabError
 
 
@@ -42,12 +42,7 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
 def read_overrides(path: str | Path) -> tuple[dict[str, Any], list[str]]:
     """The file's overrides as dotted keys, and its target stages ([]: the whole pipeline)."""
     path = Path(path)
-    try:
-        raw = yaml.load(path.read_text(), Loader=YamlLoader)
-    except FileNotFoundError:
-        raise GanlabError(f"{path}: experiment file not found") from None
-    except yaml.YAMLError as e:
-        raise GanlabError(f"{path}: not valid YAML: {e}") from None
+    raw = read_yaml(path, missing="experiment file not found")
     if not isinstance(raw, dict):
         raise GanlabError(f"{path}: expected a mapping of params sections, found {type(raw).__name__}")
     raw = dict(raw)
@@ -86,7 +81,7 @@ def resolve(path: str | Path, extra: list[str], params_file: str | Path = "param
     as params.yaml would hold them. Returns (overrides, target stages)."""
     from_file, target = read_overrides(path)
     from_args = dict(parse_assignment(a) for a in extra)
-    base = yaml.load(Path(params_file).read_text(), Loader=YamlLoader)
+    base = read_yaml(params_file, missing="params file not found (run from the repository root)")
     merged = apply(apply(base, from_file, source=str(path)), from_args, source="-S")
     try:
         parse_params(merged)

@@ -191,13 +191,14 @@ def test_a_folder_domain_must_lie_inside_the_watched_source(tmp_path):
         (str(tmp_path / "img/b"), f"folder:{tmp_path / 'img/a'}", r"expected a folder inside cyclegan.source"),
         (str(tmp_path / "img"), "folder:../elsewhere", r"expected a folder inside cyclegan.source"),
     ]:
-        p = parse_params(tiny_params(**{"cyclegan.source": source, "cyclegan.domain_a": domain, "cyclegan.domain_b": domain}))
+        keys = {"cyclegan.source": source, "cyclegan.domain_a": domain, "cyclegan.domain_b": domain}
+        p = parse_params(tiny_params(**keys))
         with pytest.raises(GanlabError, match=error):
             prepare_domains(p.cyclegan, p.data, outs={"a": (tmp_path / "x", tmp_path / "y")}, bad_out=tmp_path / "z")
     # an absolute path inside the source is the same domain as its relative name
     inside = parse_params(tiny_params(**{"cyclegan.source": str(tmp_path / "img"),
                                          "cyclegan.domain_a": f"folder:{tmp_path / 'img/a'}",
                                          "cyclegan.domain_b": "folder:b"}))  # fmt: skip
-    counts = prepare_domains(inside.cyclegan, inside.data, outs={d: (tmp_path / d / "tr", tmp_path / d / "te") for d in "ab"},
-                             bad_out=tmp_path / "bad.txt")  # fmt: skip
+    outs = {d: (tmp_path / d / "tr", tmp_path / d / "te") for d in "ab"}
+    counts = prepare_domains(inside.cyclegan, inside.data, outs=outs, bad_out=tmp_path / "bad.txt")
     assert counts["a/train"] + counts["a/test"] == 10

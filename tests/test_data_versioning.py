@@ -27,7 +27,9 @@ def status(repo: Path, *targets: str) -> str:
 
 
 def snapshot(repo: Path, folders=PREPARED) -> dict[str, bytes]:
-    return {str(p.relative_to(repo)): p.read_bytes() for f in folders for p in sorted((repo / f).rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(repo)): p.read_bytes() for f in folders for p in sorted((repo / f).rglob("*")) if p.is_file()
+    }
 
 
 def folder_repo(tmp_path: Path, source: str, **params) -> Path:

@@ -125,7 +125,9 @@ HISTORY = [
 ]
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if p.name != "CONTRIBUTING.md"], ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if p.name != "CONTRIBUTING.md"], ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_docs_speak_of_the_project_not_of_the_history_of_its_work(page):
     text = page.read_text()
     found = [m.group(0) for pattern in HISTORY for m in re.finditer(pattern, text, flags=re.I)]

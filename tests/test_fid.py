@@ -222,7 +222,8 @@ def test_cache_skips_evaluated_checkpoints(tmp_path, reference, monkeypatch, cap
     # The FID is pytorch-fid's Fréchet distance between these features' statistics and the reference's.
     ref = np.load(reference)
     mu, sigma = features.mean(0, dtype=np.float64), np.cov(features.astype(np.float64), rowvar=False)
-    assert first[1]["fid"] == pytest.approx(fid_score.calculate_frechet_distance(mu, sigma, ref["mu"], ref["sigma"]), rel=1e-4)
+    theirs = fid_score.calculate_frechet_distance(mu, sigma, ref["mu"], ref["sigma"])
+    assert first[1]["fid"] == pytest.approx(theirs, rel=1e-4)
     # Precision, recall, density and coverage are the libraries' on the same features (k = 5).
     theirs = library_prdc(features, load_features(tmp_path / "ref_features.npz")[0])
     assert {k: first[1][k] for k in theirs} == pytest.approx(theirs, abs=1e-6)  # counts of 1/8: equal

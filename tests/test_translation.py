@@ -106,7 +106,8 @@ def test_a_reference_of_another_size_names_the_stage_that_rebuilds_it(domains): 
                                   batch_size=8, device="cpu")  # fmt: skip
     stats = dict(np.load(reference["b"]))
     np.savez(reference["b"], **{**stats, "size": np.array(99)})
-    with pytest.raises(FidError, match=r"b.npz: statistics of 99 images, but .*holds 3; re-run `dvc repro reference_cyclegan`"):
+    hint = r"b.npz: statistics of 99 images, but .*holds 3; re-run `dvc repro reference_cyclegan`"
+    with pytest.raises(FidError, match=hint):
         Domains(test=test, reference=reference)
     # the stage it names exists
     assert "reference_cyclegan" in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]

@@ -103,7 +103,9 @@ def _fashion_folder(source: str, verify: bool, md5: dict[str, str]) -> Path:
 def read_fashion_mnist(source: str, verify: bool, md5: dict[str, str] = FASHION_MNIST_MD5) -> Dataset:
     folder = _fashion_folder(source, verify, md5)
     train, test = (_fashion_split(folder, FASHION_MNIST_SPLITS[s], verify, md5) for s in ("train", "test"))
-    stems = [f"{split}-{kind}-ubyte" for split in FASHION_MNIST_SPLITS.values() for kind in ("images-idx3", "labels-idx1")]
+    stems = [
+        f"{split}-{kind}-ubyte" for split in FASHION_MNIST_SPLITS.values() for kind in ("images-idx3", "labels-idx1")
+    ]
     read_from = tuple(folder / f"{stem}.gz" if (folder / f"{stem}.gz").is_file() else folder / stem for stem in stems)
     return Dataset(classes=list(FASHION_MNIST_CLASSES), train=train, test=test, origin=read_from)
 

@@ -46,7 +46,9 @@ def knn_radii(features: np.ndarray | Tensor, k: int = PRDC_K, block: int = BLOCK
         raise ValueError(f"k-NN radii with k={k} need more than {k} features, found {len(x)}")
     sq = (x * x).sum(1)
     # kthvalue(k + 1): the row itself is its own nearest neighbour, at distance 0
-    return torch.cat([_sq_distances(x[i : i + block], x, sq).kthvalue(k + 1, dim=1).values for i in range(0, len(x), block)])
+    return torch.cat(
+        [_sq_distances(x[i : i + block], x, sq).kthvalue(k + 1, dim=1).values for i in range(0, len(x), block)]
+    )
 
 
 def prdc(

@@ -40,7 +40,8 @@ def describe(
     """The protocol in words, e.g. 'FID, 10k generated vs the 10k test images, pytorch-fid Inception',
     or '... vs 2k of the 10k test images (seeded subset) ...' where `fid.reference_size` cut the split."""
     if reference_pool > reference_size:
-        against = f"{count_words(reference_size)} of the {count_words(reference_pool)} {reference_split} images (seeded subset)"
+        of = f"{count_words(reference_pool)} {reference_split} images"
+        against = f"{count_words(reference_size)} of the {of} (seeded subset)"
     else:
         against = f"the {count_words(reference_size)} {reference_split} images"
     return f"{metric}, {count_words(n_samples)} {what} vs {against}, pytorch-fid Inception"

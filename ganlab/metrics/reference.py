@@ -63,7 +63,9 @@ def compute_reference(
     pool = len(ref.labels)
     ref_idx = seeded_subset(pool, reference_size, SUBSET_SEED)
     # the whole split stays a memory map (no copy of a large set into memory)
-    ref_images, ref_labels = (ref.images, ref.labels) if len(ref_idx) == pool else (ref.images[ref_idx], ref.labels[ref_idx])
+    ref_images, ref_labels = (
+        (ref.images, ref.labels) if len(ref_idx) == pool else (ref.images[ref_idx], ref.labels[ref_idx])
+    )
     if reference == "test":  # as many random training images as reference images
         floor_idx = seeded_subset(len(train.labels), len(ref_idx), FLOOR_SEED)
     else:  # the test split, cut to the reference's size where a subset was asked for
