@@ -115,8 +115,41 @@ def test_two_vendors_labelled_by_vendor_from_a_folder(tmp_path):
     assert list(counts["train"]) == ["google", "twitter"]
     total = {v: counts["train"][v] + counts["test"][v] for v in ("google", "twitter")}
     assert total == {"google": len(google) - 1, "twitter": len(twitter) - 1}  # minus the Component image
-    # The same code points are held out in both vendors' artwork (the paired test set).
+    # The count check alone would pass with independent splits per vendor; the emoji CycleGAN
+    # domains test below checks the held-out code points themselves.
     assert counts["test"]["google"] - counts["test"]["twitter"] in (0, 1)  # twitter lacks one image per category
+
+
+def test_emoji_cyclegan_domains_pair_by_code_point_and_hold_out_the_same_ones(tmp_path):
+    """`emoji:google` and `emoji:twitter` domains from one folder of tarballs: keys are the image
+    names (code point and skin tone), the same code points are test in both vendors, and every
+    test emoji of twitter has its google twin at the same key."""
+    from ganlab.config import parse_params
+    from ganlab.data.domains import prepare_domains
+    from ganlab.data.prepared import load_split
+    from ganlab.metrics.translation import pair_indices
+    from tests.conftest import tiny_params
+
+    entries = _emoji_json(6)
+    google = write_emoji_tarball(tmp_path / "emoji-datasource-google-16.0.0.tgz", "google", entries)
+    twitter = write_emoji_tarball(tmp_path / "emoji-datasource-twitter-16.0.0.tgz", "twitter", entries)
+    p = parse_params(tiny_params(**{"cyclegan.source": str(tmp_path), "cyclegan.domain_a": "emoji:google",
+                                    "cyclegan.domain_b": "emoji:twitter", "data.verify": False}))  # fmt: skip
+    outs = {d: (tmp_path / f"out/{d}/train", tmp_path / f"out/{d}/test") for d in "ab"}
+    prepare_domains(p.cyclegan, p.data, outs=outs, bad_out=tmp_path / "out/bad.txt")
+    split = {(d, s): load_split(outs[d][i]) for d in "ab" for i, s in enumerate(("train", "test"))}
+    keys = {k: v.keys for k, v in split.items()}
+    # keys are the image names without .png; Component is left out
+    assert set(keys["a", "train"]) | set(keys["a", "test"]) == {n.removesuffix(".png") for n in google} - {"1f3fb"}
+    assert set(keys["b", "train"]) | set(keys["b", "test"]) == {n.removesuffix(".png") for n in twitter} - {"1f3fb"}
+    code_point = {k: {key.split("-")[0] for key in v} for k, v in keys.items()}
+    assert not code_point["a", "test"] & code_point["b", "train"] and not code_point["b", "test"] & code_point["a", "train"]
+    assert code_point["b", "test"] <= code_point["a", "test"] and keys["b", "test"]
+    i, j = pair_indices(keys["b", "test"], keys["a", "test"])
+    assert len(i) == len(keys["b", "test"])  # every test emoji of twitter has its google twin
+    assert [keys["b", "test"][k] for k in i] == [keys["a", "test"][k] for k in j]
+    # the twins are the vendors' own images of that emoji: the pixels differ, the key is shared
+    assert not np.array_equal(split["b", "test"].images[i[0]].numpy(), split["a", "test"].images[j[0]].numpy())
 
 
 def test_emoji_errors_name_the_problem(tmp_path):

@@ -111,3 +111,57 @@ def test_a_reference_of_another_size_names_the_stage_that_rebuilds_it(domains): 
         Domains(test=test, reference=reference)
     # the stage it names exists
     assert "reference_cyclegan" in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+
+
+def test_report_baselines_come_from_the_right_domain_on_an_asymmetric_pair(tmp_path):
+    """B = A // 2 (darker twins, same file names): every baseline of A→B differs from B→A's, so
+    each is checked against its value computed here from the right domain's images or features."""
+    from PIL import Image
+
+    from ganlab.data.domains import prepare_domains
+    from ganlab.data.prepared import load_split
+    from ganlab.metrics.fid import FrechetReference, load_statistics
+    from tests.conftest import tiny_params, write_image_folder
+
+    write_image_folder(tmp_path / "img/a", {"": 10}, size=32)
+    (tmp_path / "img/b").mkdir()
+    for path in sorted((tmp_path / "img/a").glob("*.png")):
+        pixels = np.asarray(Image.open(path).convert("RGB"))
+        Image.fromarray(pixels).save(path)
+        Image.fromarray(pixels // 2).save(tmp_path / "img/b" / path.name)
+    p = tiny_params(**{"cyclegan.source": str(tmp_path / "img"), "cyclegan.domain_a": "folder:a",
+                       "cyclegan.domain_b": "folder:b", "data.test_fraction": 0.3})  # fmt: skip
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
+    params = parse_params(p)
+    outs = {d: (tmp_path / f"data/{d}/train", tmp_path / f"data/{d}/test") for d in "ab"}
+    prepare_domains(params.cyclegan, params.data, outs=outs, bad_out=tmp_path / "data/bad.txt")
+    _train(tmp_path, iterations=2, ckpt_every=2)
+    test, train = ({d: outs[d][i] for d in "ab"} for i in (1, 0))
+    reference = {d: tmp_path / f"fid/{d}.npz" for d in "ab"}
+    compute_translation_reference(test=test, train=train, out=reference, batch_size=8, device="cpu")
+    evaluate_translation_checkpoints(checkpoints_dir=tmp_path / "run/models/checkpoints", test=test,
+                                     reference=reference, cfg=params.fid, device="cpu", csv_out=tmp_path / "fid.csv",
+                                     cache_path=tmp_path / "cache.json", progress=False)  # fmt: skip
+    select_translator(fid_csv=tmp_path / "fid.csv", checkpoints_dir=tmp_path / "run/models/checkpoints", test=test,
+                      reference=reference, metrics_out=tmp_path / "best.json", best_out=tmp_path / "best.pt")  # fmt: skip
+    row = write_translation_report(best=tmp_path / "best.pt", best_json=tmp_path / "best.json", test=test, train=train,
+                                   reference=reference, batch_size=8, device="cpu",
+                                   out=tmp_path / "report.json")["cyclegan"]  # fmt: skip
+
+    images = {d: load_split(test[d]).images.double() for d in "ab"}  # same order: the keys are the file names
+    train_mean = {d: load_split(train[d]).images.double().mean(0).round() for d in "ab"}
+    stats = {d: load_statistics(reference[d]) for d in "ab"}
+    for direction, source, target in (("ab", "a", "b"), ("ba", "b", "a")):
+        paired = row[direction]["paired"]
+        diff = images[source] - images[target]
+        assert paired["identity"]["mae"] == pytest.approx(diff.abs().mean().item())
+        assert paired["identity"]["psnr"] == pytest.approx(10 * math.log10(255**2 / diff.pow(2).mean().item()))
+        constant = train_mean[target].expand_as(images[target]) - images[target]
+        assert paired["mean_of_target"]["mae"] == pytest.approx(constant.abs().mean().item())
+        assert paired["mean_of_target"]["psnr"] == pytest.approx(10 * math.log10(255**2 / constant.pow(2).mean().item()))
+        frechet = FrechetReference(stats[target]["mu"], stats[target]["sigma"])
+        assert row[direction]["floor"]["fid"] == pytest.approx(frechet.distance_to(stats[target]["floor_features"]))
+        assert row[direction]["identity"]["fid"] == pytest.approx(frechet.distance_to(stats[source]["features"]))
+    # the two directions' baselines differ, so a swap of a and b would show
+    assert row["ab"]["paired"]["mean_of_target"]["mae"] != pytest.approx(row["ba"]["paired"]["mean_of_target"]["mae"])
+    assert row["ab"]["floor"]["fid"] != pytest.approx(row["ba"]["floor"]["fid"])
