@@ -55,10 +55,28 @@ def test_cutout_zeroes_one_square_of_half_the_size():
 
 
 def test_color_changes_brightness_saturation_contrast_per_image():
+    """Each of the three is observed on its own, so an augmentation doing only one would fail."""
     x = _images(n=200)
     out = color(x, _draws(x, 0))
     shift = (out - x).mean(dim=(1, 2, 3))
-    assert shift.std() > 0.1  # a different change per image
+    assert shift.std() > 0.1  # brightness: a different shift per image
+    # contrast scales each pixel's deviation from the image mean: on grey images (where saturation
+    # has nothing to act on) the spread of each image changes by a factor in [0.5, 1.5)
+    grey = x[:, :1].repeat(1, 3, 1, 1)
+    out_grey = color(grey, _draws(grey, 0))
+    assert torch.allclose(out_grey[:, 0], out_grey[:, 1], atol=1e-6)  # still grey
+    contrast = out_grey.std(dim=(1, 2, 3)) / grey.std(dim=(1, 2, 3))
+    assert 0.5 <= contrast.min() and contrast.max() < 1.5 and contrast.std() > 0.15
+    # saturation scales each pixel's deviation from its grey value by a factor in [0, 2), on top of contrast
+    def chroma(t):
+        return (t - t.mean(dim=1, keepdim=True)).pow(2).sum(dim=(1, 2, 3)).sqrt()
+
+    def luma(t):
+        m = t.mean(dim=1)
+        return (m - m.mean(dim=(1, 2), keepdim=True)).pow(2).sum(dim=(1, 2)).sqrt()
+
+    saturation = (chroma(out) / chroma(x)) / (luma(out) / luma(x))
+    assert 0.0 <= saturation.min() and saturation.max() < 2.0 and saturation.std() > 0.3
 
 
 def test_policies_apply_in_order_from_one_generator():

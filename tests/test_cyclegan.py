@@ -88,8 +88,11 @@ def test_cycle_and_identity_weights_enter_the_objective(domains):
     runs = {lam: _train(domains, out=f"l{lam}", iterations=1, lambda_cycle=lam) for lam in (0.0, 10.0)}
     g0, g10 = (runs[lam].nets["g_ab"].state_dict() for lam in (0.0, 10.0))
     assert any(not torch.equal(g0[k], g10[k]) for k in g0)
-    _train(domains, out="idt", iterations=2, lambda_identity=5.0)
+    idt = _train(domains, out="idt", iterations=1, lambda_cycle=10.0, lambda_identity=5.0)
     assert all(v > 0 for v in read_history(domains / "idt/live", "loss_identity")[1])
+    # the same seed and batch with the identity term weighted: G's first step is another one
+    g_idt = idt.nets["g_ab"].state_dict()
+    assert any(not torch.equal(g10[k], g_idt[k]) for k in g10)
 
 
 def test_snapshots_hold_both_translators_and_the_ema(domains):

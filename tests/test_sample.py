@@ -22,6 +22,26 @@ def test_sample_writes_a_grid(best_dir, tmp_path):
     assert Image.open(again).tobytes() == image.tobytes()  # fixed seed, same grid
 
 
+def test_class_id_draws_that_class_only(best_dir, tmp_path, monkeypatch):
+    """The labels the generator is given are observed: all 3 with --class-id 3, every class without."""
+    import ganlab.sample as sample_module
+
+    seen, real_load = [], sample_module.load_generator
+
+    def recording_load(*args, **kwargs):
+        generator, meta = real_load(*args, **kwargs)
+        generator.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[1].clone()))
+        return generator, meta
+
+    monkeypatch.setattr(sample_module, "load_generator", recording_load)
+    sample(model="sagan", n=64, out=tmp_path / "cats.png", class_id=3, seed=0, best_dir=best_dir)
+    labels = torch.cat(seen)
+    assert len(labels) == 64 and set(labels.tolist()) == {3}
+    seen.clear()
+    sample(model="sagan", n=64, out=tmp_path / "all.png", class_id=None, seed=0, best_dir=best_dir)
+    assert set(torch.cat(seen).tolist()) == set(range(10))
+
+
 def test_sample_errors(best_dir, tmp_path, capsys):
     with pytest.raises(GanlabError, match=r"nope.pt: no best nope generator"):
         sample(model="nope", n=4, out=tmp_path / "x.png", class_id=None, seed=0, best_dir=best_dir)
