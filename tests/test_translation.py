@@ -143,7 +143,8 @@ def test_report_baselines_come_from_the_right_domain_on_an_asymmetric_pair(tmp_p
                                      reference=reference, cfg=params.fid, device="cpu", csv_out=tmp_path / "fid.csv",
                                      cache_path=tmp_path / "cache.json", progress=False)  # fmt: skip
     select_translator(fid_csv=tmp_path / "fid.csv", checkpoints_dir=tmp_path / "run/models/checkpoints", test=test,
-                      reference=reference, metrics_out=tmp_path / "best.json", best_out=tmp_path / "best.pt")  # fmt: skip
+                      reference=reference, metrics_out=tmp_path / "best.json",
+                      best_out=tmp_path / "best.pt")  # fmt: skip
     row = write_translation_report(best=tmp_path / "best.pt", best_json=tmp_path / "best.json", test=test, train=train,
                                    reference=reference, batch_size=8, device="cpu",
                                    out=tmp_path / "report.json")["cyclegan"]  # fmt: skip
@@ -158,9 +159,11 @@ def test_report_baselines_come_from_the_right_domain_on_an_asymmetric_pair(tmp_p
         assert paired["identity"]["psnr"] == pytest.approx(10 * math.log10(255**2 / diff.pow(2).mean().item()))
         constant = train_mean[target].expand_as(images[target]) - images[target]
         assert paired["mean_of_target"]["mae"] == pytest.approx(constant.abs().mean().item())
-        assert paired["mean_of_target"]["psnr"] == pytest.approx(10 * math.log10(255**2 / constant.pow(2).mean().item()))
+        expected_psnr = 10 * math.log10(255**2 / constant.pow(2).mean().item())
+        assert paired["mean_of_target"]["psnr"] == pytest.approx(expected_psnr)
         frechet = FrechetReference(stats[target]["mu"], stats[target]["sigma"])
-        assert row[direction]["floor"]["fid"] == pytest.approx(frechet.distance_to(stats[target]["floor_features"]))
+        floor = frechet.distance_to(stats[target]["floor_features"])
+        assert row[direction]["floor"]["fid"] == pytest.approx(floor)
         assert row[direction]["identity"]["fid"] == pytest.approx(frechet.distance_to(stats[source]["features"]))
     # the two directions' baselines differ, so a swap of a and b would show
     assert row["ab"]["paired"]["mean_of_target"]["mae"] != pytest.approx(row["ba"]["paired"]["mean_of_target"]["mae"])
