@@ -165,6 +165,16 @@ def test_translate_cli(domains, capsys):
                     "--out", str(out), "--checkpoint", ckpt])  # fmt: skip
     assert sorted(p.name for p in out.iterdir()) == ["000.png", "001.png", "002.png"]
     assert Image.open(out / "000.png").size == (32, 32) and Image.open(out / "000.png").mode == "RGB"
+    # the direction is the translator used: b2a's output is G_BA's, a2b's is G_AB's
+    from ganlab.sampling import translate
+    from ganlab.training.checkpoints import load_translators
+
+    nets, _ = load_translators(ckpt)
+    inputs = torch.stack([torch.from_numpy(np.asarray(Image.open(p).convert("RGB"))).permute(2, 0, 1)
+                          for p in sorted((domains / "inputs").glob("*.png"))])  # fmt: skip
+    written = torch.from_numpy(np.asarray(Image.open(out / "000.png"))).permute(2, 0, 1)
+    by = {key: translate(nets[key], inputs, batch_size=3, device=torch.device("cpu"))[0] for key in ("g_ab", "g_ba")}
+    assert torch.equal(written, by["g_ba"]) and not torch.equal(written, by["g_ab"])
 
     def fails(*args, match):
         with pytest.raises(SystemExit) as e:

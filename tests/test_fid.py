@@ -29,7 +29,7 @@ from ganlab.metrics.fid import (
 )
 from ganlab.metrics.kid import kid
 from ganlab.metrics.prdc import PRDC_K
-from ganlab.metrics.reference import compute_reference, load_features, save_features
+from ganlab.metrics.reference import FLOOR_SEED, compute_reference, load_features, save_features
 from ganlab.metrics.select import select_best
 from ganlab.sampling import generate_batches
 from ganlab.training.checkpoints import load_generator, snapshot_path
@@ -290,8 +290,20 @@ def test_reference_matches_pytorch_fid_save_stats_and_keeps_features(tmp_path):
     assert test_feats.dtype == np.float32 and np.array_equal(test_feats, features["reference"])
     assert test_labels.tolist() == [i % 10 for i in range(12)]
     train_feats, train_labels = load_features(tmp_path / "train_features.npz")
-    # As many as the test set, drawn at random (not the first 12, whose labels are 0..9, 0, 1).
+    # As many as the test set, drawn at random (not the first 12, whose labels are 0..9, 0, 1):
+    # exactly the training images a permutation seeded with FLOOR_SEED picks first, in order.
     assert train_feats.shape == (12, 2048) and train_labels.tolist() != test_labels.tolist()
+    picked = torch.randperm(30, generator=torch.Generator().manual_seed(FLOOR_SEED))[:12].sort().values.numpy()
+    assert train_labels.tolist() == (np.arange(30) % 10)[picked].tolist()
+    expected = InceptionFeatures(device=torch.device("cpu"))(torch.from_numpy(images["train"][picked]))
+    np.testing.assert_allclose(train_feats, expected, rtol=1e-5, atol=1e-5)
+    # and the same draw every time (the floor is a fixed set, not a fresh sample per run)
+    again = compute_reference(
+        reference="test", test_path=tmp_path / "test", train_path=tmp_path / "train", stats_out=tmp_path / "s2.npz",
+        reference_features_out=tmp_path / "t2.npz", floor_features_out=tmp_path / "f2.npz", batch_size=12,
+        device="cpu", progress=False,
+    )  # fmt: skip
+    assert np.array_equal(again["floor"], features["floor"])
 
 
 def test_stats_without_size_are_named_as_stale(tmp_path, reference):

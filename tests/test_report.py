@@ -42,11 +42,20 @@ def test_kid_matches_the_unbiased_mmd_formula():
     assert abs(same["mean"]) < 0.05 * out["mean"]
 
 
-def test_kid_uses_100_subsets_of_1000_when_there_are_enough():
+def test_kid_uses_100_subsets_of_1000_when_there_are_enough(monkeypatch):
+    import torch_fidelity.metric_kid as metric_kid
+
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((1500, 16)), rng.standard_normal((1200, 16)) + 0.1
+    calls, real = [], metric_kid.kid_features_to_metric
+    monkeypatch.setattr(metric_kid, "kid_features_to_metric", lambda *a, **kw: calls.append(kw) or real(*a, **kw))
     out = kid(x.astype(np.float32), y.astype(np.float32))
     assert out["subset_size"] == 1000 and out["std"] > 0
+    assert calls[0]["kid_subsets"] == 100 and calls[0]["kid_subset_size"] == 1000  # what torch-fidelity was asked
+    # the subset count is observable in the result: other counts give other means
+    other = real(torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32)),
+                 **{**calls[0], "kid_subsets": 10})  # fmt: skip
+    assert other["kernel_inception_distance_mean"] != pytest.approx(out["mean"], rel=1e-9)
     assert out == kid(x.astype(np.float32), y.astype(np.float32))  # seeded subsets: deterministic
 
 
