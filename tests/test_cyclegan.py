@@ -170,9 +170,9 @@ def test_translate_cli(domains, capsys):
     from ganlab.training.checkpoints import load_translators
 
     nets, _ = load_translators(ckpt)
-    inputs = torch.stack([torch.from_numpy(np.asarray(Image.open(p).convert("RGB"))).permute(2, 0, 1)
+    inputs = torch.stack([torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1)
                           for p in sorted((domains / "inputs").glob("*.png"))])  # fmt: skip
-    written = torch.from_numpy(np.asarray(Image.open(out / "000.png"))).permute(2, 0, 1)
+    written = torch.from_numpy(np.array(Image.open(out / "000.png"))).permute(2, 0, 1)
     by = {key: translate(nets[key], inputs, batch_size=3, device=torch.device("cpu"))[0] for key in ("g_ab", "g_ba")}
     assert torch.equal(written, by["g_ba"]) and not torch.equal(written, by["g_ab"])
 
