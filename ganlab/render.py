@@ -169,9 +169,10 @@ def prdc_figure(fid_csvs: dict[str, Path], *, title: str, floor: dict[str, float
     each, the real-data floor's value dashed. Low recall beside high precision is collapse; low
     precision is artefacts (docs/evaluation.md)."""
     fig, axes = plt.subplots(2, 2, figsize=(9, 6), dpi=100, sharex=True)
+    tables = {model: read_fid_csv(path) for model, path in fid_csvs.items()}
     for ax, metric in zip(axes.flat, PRDC_METRICS):
-        for model, path in fid_csvs.items():
-            rows = [r for r in read_fid_csv(path) if metric in r]
+        for model, table in tables.items():
+            rows = [r for r in table if metric in r]
             ax.plot([r["iteration"] for r in rows], [r[metric] for r in rows], marker="o", markersize=3, label=model)
         if floor is not None:
             ax.axhline(floor[metric], color="gray", linestyle="--", label=f"real images: {floor[metric]:.2f}")
@@ -254,12 +255,12 @@ def render_plots(
     stats = load_statistics(reference_stats)
     n_curve = max(r["n_samples"] for path in fid_csvs.values() for r in read_fid_csv(path))
     floor_feats = load_features(floor_features)[0][:n_curve]
+    ref_feats = load_features(reference_features)[0]
     floors = {
         "fid": floor_fid(floor_feats, FrechetReference(stats["mu"], stats["sigma"]), n=n_curve),
-        "kid": (kid(floor_feats, load_features(reference_features)[0])["mean"], len(floor_feats)),
+        "kid": (kid(floor_feats, ref_feats)["mean"], len(floor_feats)),
     }
     split, size, pool = reference_info(stats, reference_stats)
-    ref_feats = load_features(reference_features)[0]
     k_words = f"precision, recall, density, coverage (k = {PRDC_K})"
     title = describe(n_samples=n_curve, reference_size=size, reference_split=split, reference_pool=pool, metric=k_words)
     save(prdc_figure(fid_csvs, title=title, floor=prdc(floor_feats, ref_feats)), "prdc.png")
