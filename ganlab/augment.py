@@ -80,6 +80,30 @@ AUGMENTATIONS: dict[str, Callable[[Tensor, Draws], Tensor]] = {
 }
 
 
+def jitter_flip(x: Tensor, *, scale: float, flip: bool, generator: torch.Generator, world: World = SINGLE) -> Tensor:
+    """CycleGAN's training-time augmentation of its inputs (not of what D sees): resize each image
+    to `scale` × its size (the reference loads 286 px for 256-px crops: 286/256), crop a random
+    window of the original size, and mirror it left-right with probability ½. Randomness from the
+    training RNG, per image. `scale` 1 and `flip` False return `x` unchanged."""
+    n, _, h, w = x.shape
+    draws = Draws(generator=generator, world=world, total=n * world.size)
+    big_h, big_w = round(h * scale), round(w * scale)
+    if (big_h, big_w) != (h, w):
+        # bicubic as the reference's PIL resize; clamped because bicubic overshoots [-1, 1]
+        big = torch.nn.functional.interpolate(x, size=(big_h, big_w), mode="bicubic", align_corners=False)
+        big = big.clamp(-1.0, 1.0)
+        y0 = draws.randint(0, big_h - h + 1, x)  # [n, 1, 1]
+        x0 = draws.randint(0, big_w - w + 1, x)
+        rows = torch.arange(h, device=x.device)[None, :, None] + y0
+        cols = torch.arange(w, device=x.device)[None, None, :] + x0
+        batch = torch.arange(n, device=x.device)[:, None, None]
+        x = big.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+    if flip:
+        mirror = draws.rand(x) < 0.5
+        x = torch.where(mirror, x.flip(3), x)
+    return x
+
+
 def diff_augment(x: Tensor, policies: list[str], *, generator: torch.Generator, world: World = SINGLE) -> Tensor:
     """Apply `policies` in order (DiffAugment's order: color, translation, cutout) to this
     rank's slice `x` of a global batch."""

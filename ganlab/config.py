@@ -171,6 +171,11 @@ class CycleGANConfig(TrainConfig):
     resolution: int = _check(choices=RESOLUTIONS)
     lambda_cycle: float = _check(ge=0.0)  # weight of the L1 cycle-consistency terms
     lambda_identity: float = _check(ge=0.0)  # weight of the L1 identity terms (G_AB(b) ~ b)
+    # weight of the G adversarial terms; 2 with lsgan is the reference's MSE (ganlab's has Mao's ½)
+    lambda_adversarial: float = _check(gt=0.0)
+    pool_size: int = _check(ge=0)  # past translations D also sees (the reference: 50); 0: off
+    jitter: float = _check(ge=1.0, le=2.0)  # resize inputs to jitter × size, random-crop back; 1: off
+    flip: bool  # mirror inputs left-right with probability ½
     n_res_blocks: int = _check(ge=0)  # residual blocks at the generators' bottleneck
 
     def __post_init__(self) -> None:

@@ -4,7 +4,7 @@ the generator it is given."""
 import pytest
 import torch
 
-from ganlab.augment import AUGMENTATIONS, Draws, color, cutout, diff_augment, translation
+from ganlab.augment import AUGMENTATIONS, Draws, color, cutout, diff_augment, translation, jitter_flip
 from ganlab.config import DIFFAUG_POLICIES
 from ganlab.distributed import SINGLE, World
 
@@ -98,3 +98,36 @@ def test_each_rank_augments_its_slice_as_one_process_would(size):
         world = World(rank=rank, size=size)
         part = diff_augment(x[world.rows(6)], policies, generator=torch.Generator().manual_seed(5), world=world)
         assert torch.equal(part, whole[world.rows(6)])
+
+
+def _distinct_images(n=6, size=8):
+    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(3)) * 2 - 1
+
+
+def test_jitter_and_flip_off_return_the_batch():
+    x = _distinct_images()
+    assert torch.equal(jitter_flip(x, scale=1.0, flip=False, generator=torch.Generator()), x)
+
+
+def test_flip_mirrors_some_images_and_keeps_the_others():
+    x = _distinct_images(n=32)
+    y = jitter_flip(x, scale=1.0, flip=True, generator=torch.Generator().manual_seed(0))
+    mirrored = [torch.equal(a, b.flip(2)) for a, b in zip(y, x)]
+    kept = [torch.equal(a, b) for a, b in zip(y, x)]
+    assert all(m != k for m, k in zip(mirrored, kept))  # each image: exactly one of the two
+    assert 4 <= sum(mirrored) <= 28  # about half, drawn per image
+
+
+def test_jitter_is_a_random_crop_of_the_resized_image():
+    x = _distinct_images(n=16, size=32)
+    y = jitter_flip(x, scale=286 / 256, flip=False, generator=torch.Generator().manual_seed(0))
+    assert y.shape == x.shape
+    big = torch.nn.functional.interpolate(x, size=(36, 36), mode="bicubic", align_corners=False).clamp(-1, 1)
+    offsets = []
+    for a, b in zip(y, big):  # each output is one 32 x 32 window of its resized image
+        windows = [(i, j) for i in range(5) for j in range(5) if torch.equal(a, b[:, i : i + 32, j : j + 32])]
+        assert len(windows) == 1
+        offsets += windows
+    assert len(set(offsets)) > 4  # the window is drawn per image
+    again = jitter_flip(x, scale=286 / 256, flip=False, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(y, again)  # from the generator alone

@@ -2,6 +2,7 @@
 translate CLI."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -73,19 +74,42 @@ def _train(tmp_path, out="run", **overrides):
                  live_dir=tmp_path / out / "live", progress=False)  # fmt: skip
 
 
-def test_one_step_trains_all_four_networks(domains):
-    params = parse_params(yaml.safe_load((domains / "params.yaml").read_text()))
+def _trainer(domains, **overrides):
+    p = yaml.safe_load((domains / "params.yaml").read_text())
+    p["cyclegan"].update(overrides)
     splits = [load_split(domains / f"data/{d}/train") for d in "ab"]
-    trainer = CycleGAN(name="cyclegan", cfg=params.cyclegan, splits=splits, seed=0, device=torch.device("cpu"))
+    cfg = parse_params(p).cyclegan
+    return CycleGAN(name="cyclegan", cfg=cfg, splits=splits, seed=0, device=torch.device("cpu"))
+
+
+def test_one_step_trains_all_four_networks(domains):
+    trainer = _trainer(domains)  # the committed defaults: identity term, pool, jitter and flip on
     before = {k: [p.detach().clone() for p in net.parameters()] for k, net in trainer.state.nets.items()}
     stats = trainer.step()
-    assert torch.isfinite(stats).all() and stats[3] == 0  # no identity term at lambda_identity 0
+    assert torch.isfinite(stats).all() and stats[3] > 0
     for key, net in trainer.state.nets.items():
         assert any(not torch.equal(a, b) for a, b in zip(before[key], net.parameters())), key
+    # each D's pool took this step's 4 translations
+    assert [trainer.state.extras[k].count for k in ("pool_a", "pool_b")] == [4, 4]
+
+
+def test_adversarial_weight_scales_the_g_terms(domains):
+    stats = {w: _trainer(domains, lambda_adversarial=w).step() for w in (1.0, 2.0)}
+    assert torch.allclose(stats[2.0][1], 2 * stats[1.0][1])  # loss_g: the same batch and nets, twice the term
+    assert torch.equal(stats[2.0][2], stats[1.0][2])  # the cycle term is the same
+
+
+def test_inputs_are_jittered_and_flipped_with_the_training_rng(domains):
+    plain = _trainer(domains, jitter=1.0, flip=False)
+    jittered = _trainer(domains)
+    a_plain, a_jittered = plain._input(plain.batches[0]), jittered._input(jittered.batches[0])
+    assert a_plain.shape == a_jittered.shape and not torch.equal(a_plain, a_jittered)
+    again = _trainer(domains)
+    assert torch.equal(again._input(again.batches[0]), a_jittered)  # the seed alone decides
 
 
 def test_cycle_and_identity_weights_enter_the_objective(domains):
-    runs = {lam: _train(domains, out=f"l{lam}", iterations=1, lambda_cycle=lam) for lam in (0.0, 10.0)}
+    runs = {lam: _train(domains, out=f"l{lam}", iterations=1, lambda_cycle=lam, lambda_identity=0.0) for lam in (0.0, 10.0)}
     g0, g10 = (runs[lam].nets["g_ab"].state_dict() for lam in (0.0, 10.0))
     assert any(not torch.equal(g0[k], g10[k]) for k in g0)
     idt = _train(domains, out="idt", iterations=1, lambda_cycle=10.0, lambda_identity=5.0)
@@ -110,7 +134,8 @@ def test_snapshots_hold_both_translators_and_the_ema(domains):
 
 def test_killed_run_resumes_to_the_same_weights(domains):
     p = yaml.safe_load((domains / "params.yaml").read_text())
-    p["cyclegan"].update(iterations=24, ckpt_every=3, log_every=3, diffaug="color,translation")
+    # a pool of 10 is full (and swapping) when the kill comes: its contents must come back
+    p["cyclegan"].update(iterations=24, ckpt_every=3, log_every=3, diffaug="color,translation", pool_size=10)
     (domains / "params.yaml").write_text(yaml.safe_dump(p))
     data = ["--data", str(domains / "data/a/train"), "--data", str(domains / "data/b/train")]
     cmd = [sys.executable, str(REPO / "stages/train.py"), "--params", str(domains / "params.yaml"),
@@ -124,9 +149,10 @@ def test_killed_run_resumes_to_the_same_weights(domains):
     kill_when(args("killed"), appears=domains / "killed/models/checkpoints/iter_000006.pt", env=env)
     assert not (domains / "killed/models/checkpoints/iter_000024.pt").exists()
     resumed = subprocess.run(args("killed"), check=True, env=env, capture_output=True, text=True)
-    assert "resuming from" in resumed.stdout
+    assert 3 <= int(re.search(r"resuming from .* at iteration (\d+)", resumed.stdout)[1]) < 24
+    assert load_checkpoint(domains / "killed/models/last.pt")["pool_a"]["count"] == 10
     straight, killed = (_final_weights(domains / f"{run}/models/last.pt") for run in ("straight", "killed"))
-    assert set(straight) == {"g_ab", "g_ba", "d_a", "d_b"}
+    assert set(straight) == {"g_ab", "g_ba", "d_a", "d_b", "pool_a", "pool_b"}
     _assert_same_weights(straight, killed)
     assert_same_history(domains / "straight/live", domains / "killed/live", steps=list(range(3, 25, 3)))
     # The preview: the first 8 training images of A, A→B, A→B→A, then B's, at 32 px ×4 with 2-px borders

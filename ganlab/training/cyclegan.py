@@ -3,15 +3,15 @@ iteration as in the reference code (G_AB and G_BA update together, then D_A and 
 translations, detached).
 
 The G objective per iteration, with `loss`'s generator term ℓ_G (lsgan: ½·(D(x) − 1)², Mao et
-al.; CycleGAN's code uses the MSE without the ½, so its λ_cycle = 10 weighs the cycle term half
-as much, relative to the adversarial one, as λ_cycle = 10 does here):
+al.):
 
-    ℓ_G(D_B(G_AB(a))) + ℓ_G(D_A(G_BA(b)))
+    λ_adversarial · (ℓ_G(D_B(G_AB(a))) + ℓ_G(D_A(G_BA(b))))
       + λ_cycle · (|G_BA(G_AB(a)) − a|₁ + |G_AB(G_BA(b)) − b|₁)
       + λ_identity · (|G_AB(b) − b|₁ + |G_BA(a) − a|₁)
 
-Not included: CycleGAN's pool of 50 past translations for the D step (each D sees the current
-translations, as in the CSC413 assignment).
+CycleGAN's code uses the MSE without the ½, which λ_adversarial = 2 reproduces, and λ_identity =
+0.5 · λ_cycle. As there, the inputs a and b are jittered (resized up, randomly cropped) and
+flipped, and each D sees its translations through a pool of 50 past ones (`ImagePool`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ganlab.augment import diff_augment
+from ganlab.augment import diff_augment, jitter_flip
 from ganlab.config import CycleGANConfig
 from ganlab.data.prepared import Split
 from ganlab.distributed import SINGLE, World
@@ -32,7 +32,9 @@ from ganlab.losses import LOSSES
 from ganlab.models import TRANSLATORS
 from ganlab.sampling import translate
 from ganlab.training.checkpoints import load_translators
+from ganlab.training.image_pool import ImagePool
 from ganlab.training.state import (
+    MEMORY_FORMAT,
     TrainState,
     adam,
     averaged_copies,
@@ -73,6 +75,7 @@ def build_cycle_state(cfg: CycleGANConfig, *, seed: int, device: torch.device) -
     }
     averaged = averaged_copies(nets, TRANSLATOR_KEYS, cfg)
     compile_nets(nets, cfg)
+    rng = torch.Generator(device=device).manual_seed(seed)
     return TrainState(
         nets=nets,
         averaged=averaged,
@@ -80,7 +83,9 @@ def build_cycle_state(cfg: CycleGANConfig, *, seed: int, device: torch.device) -
             "opt_g": adam([nets["g_ab"], nets["g_ba"]], lr=cfg.lr_g, cfg=cfg, device=device),
             "opt_d": adam([nets["d_a"], nets["d_b"]], lr=cfg.lr_d, cfg=cfg, device=device),
         },
-        rng=torch.Generator(device=device).manual_seed(seed),
+        rng=rng,
+        # pool_a holds G_BA's translations (what D_A judges), pool_b G_AB's
+        extras={key: ImagePool(size=cfg.pool_size, generator=rng) for key in ("pool_a", "pool_b")},
     )
 
 
@@ -108,6 +113,15 @@ class CycleGAN:
         self.preview_sources = [s.images[:PREVIEW_SOURCES] for s in splits]
         self.loss = LOSSES[cfg.loss]
 
+    def _input(self, batches) -> Tensor:
+        """A training batch of one domain, jittered and flipped with the training RNG."""
+        cfg = self.cfg
+        x, _ = batches.batch(cfg.batch_size)
+        if cfg.jitter == 1.0 and not cfg.flip:
+            return x
+        x = jitter_flip(x, scale=cfg.jitter, flip=cfg.flip, generator=self.state.rng, world=self.world)
+        return x.contiguous(memory_format=MEMORY_FORMAT)
+
     def _forward(self, net: nn.Module, x: Tensor) -> Tensor:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
             return at_least_fp32(net(x))
@@ -121,13 +135,13 @@ class CycleGAN:
         cfg, state, loss = self.cfg, self.state, self.loss
         g_ab, g_ba, d_a, d_b = (state.nets[k] for k in ("g_ab", "g_ba", "d_a", "d_b"))
         set_learning_rates(state, cfg)
-        real_a, _ = self.batches[0].batch(cfg.batch_size)
-        real_b, _ = self.batches[1].batch(cfg.batch_size)
+        real_a, real_b = (self._input(batches) for batches in self.batches)
 
         # G step. D's weights are frozen so the backward does not fill gradients D never uses.
         d_a.requires_grad_(False), d_b.requires_grad_(False)
         fake_b, fake_a = self._forward(g_ab, real_a), self._forward(g_ba, real_b)
         loss_adv = loss.g_loss(self._judge(d_b, fake_b)) + loss.g_loss(self._judge(d_a, fake_a))
+        loss_adv = cfg.lambda_adversarial * loss_adv
         loss_cycle = (self._forward(g_ba, fake_b) - real_a).abs().mean()
         loss_cycle = loss_cycle + (self._forward(g_ab, fake_a) - real_b).abs().mean()
         loss_identity = torch.zeros((), device=self.device)
@@ -140,8 +154,8 @@ class CycleGAN:
         optimizer_step(state.optimizers["opt_g"], self.world)
         d_a.requires_grad_(True), d_b.requires_grad_(True)
 
-        # D step on the same translations, detached.
-        fake_a, fake_b = fake_a.detach(), fake_b.detach()
+        # D step on the same translations, detached, each mixed with past ones from its pool.
+        fake_a, fake_b = state.extras["pool_a"].query(fake_a), state.extras["pool_b"].query(fake_b)
         real_a_logits, real_b_logits = self._judge(d_a, real_a), self._judge(d_b, real_b)
         fake_a_logits, fake_b_logits = self._judge(d_a, fake_a), self._judge(d_b, fake_b)
         loss_d = loss.d_loss(real_a_logits, fake_a_logits) + loss.d_loss(real_b_logits, fake_b_logits)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -22,18 +22,27 @@ from ganlab.training.batches import RealBatches
 MEMORY_FORMAT = torch.channels_last
 
 
+class Stateful(Protocol):
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
 @dataclass(kw_only=True)
 class TrainState:
     """Everything `last.pt` holds; rebuilding it from there continues bit-for-bit on CPU.
 
     `nets` are the trained networks and `optimizers` their Adams, each saved under its key
-    ("generator", "opt_g", ...); `averaged` holds EMA copies of some nets, saved as "<key>_ema".
+    ("generator", "opt_g", ...); `averaged` holds EMA copies of some nets, saved as "<key>_ema";
+    `extras` holds any other state a model's step carries between iterations (CycleGAN's image
+    pools), anything with `state_dict`/`load_state_dict`, saved under its key.
     """
 
     nets: dict[str, nn.Module]
     averaged: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
     rng: torch.Generator
+    extras: dict[str, Stateful] = field(default_factory=dict)
     iteration: int = 0
     elapsed: float = 0.0
 
@@ -45,6 +54,7 @@ class TrainState:
             **{key: net.state_dict() for key, net in self.nets.items()},
             **{f"{key}_ema": net.state_dict() for key, net in self.averaged.items()},
             **{key: opt.state_dict() for key, opt in self.optimizers.items()},
+            **{key: extra.state_dict() for key, extra in self.extras.items()},
             "rng": {"device": self.rng.device.type, "state": self.rng.get_state()},
         }
 
@@ -55,6 +65,8 @@ class TrainState:
             net.load_state_dict(state[f"{key}_ema"])
         for key, opt in self.optimizers.items():
             opt.load_state_dict(state[key])
+        for key, extra in self.extras.items():
+            extra.load_state_dict(state[key])
         if state["rng"]["device"] == self.rng.device.type:
             self.rng.set_state(state["rng"]["state"])
         else:  # CPU and CUDA generators differ; the run continues, but not bit-for-bit.
