@@ -1,6 +1,7 @@
 """Training speed of each model at its params.yaml widths, fp32 against bf16 (and torch.compile).
 
-    python bench/train_speed.py [--device auto] [--iters 10] [--batch-size 64] [--resolution 32] [--compile] [--nchw]
+    python bench/train_speed.py [--device auto] [--iters 10] [--batch-size 64] [--resolution 32] [--compile]
+                                [--graph] [--nchw]
                                 [--nproc N] [--precisions fp32 bf16]
 
 Runs the exact step `dvc repro` trains with (each model's Trainer.step) on random data and
@@ -95,19 +96,26 @@ def time_models(args: argparse.Namespace, device: torch.device, world: World = S
     header = ("model", "g_ch", "d_ch", "variant", "it/s", "GFLOP/it", "GFLOP/s", "of peak")
     show("{:<8} {:>4} {:>4} {:<13} {:>7} {:>9} {:>8} {:>8}".format(*header))
 
-    variants = [(p, False) for p in args.precisions] + ([(p, True) for p in args.precisions] if args.compile else [])
+    modes = ["eager"] + ["compile"] * args.compile + ["graph"] * args.graph
+    variants = [(p, mode) for mode in modes for p in args.precisions]
     speeds = {}
     for name in args.models:
-        for precision, compiled in variants:
+        for precision, mode in variants:
             cfg = params.model(name)
-            size = {"resolution": args.resolution} if hasattr(cfg, "resolution") else {}  # cyclegan's own key
-            cfg = dataclasses.replace(cfg, batch_size=args.batch_size, precision=precision, compile=compiled, **size)
+            if mode == "graph" and not hasattr(cfg, "graph"):
+                continue  # CycleGAN's step is not captured
+            extra = {"resolution": args.resolution} if hasattr(cfg, "resolution") else {}  # cyclegan's own key
+            if mode == "graph":
+                extra["graph"] = True
+            compiled = mode == "compile"
+            cfg = dataclasses.replace(cfg, batch_size=args.batch_size, precision=precision, compile=compiled, **extra)
             splits = [random_split(args.resolution)] * len(DATA_ROLES[TRAINERS[name]])
             step = build_trainer(name, cfg, seed=0, device=device, splits=splits, world=world).step
             compile_s = None
-            if compiled:
+            if mode != "eager":
                 start = time.perf_counter()
-                step()  # the first call compiles
+                for _ in range(4 if mode == "graph" else 1):
+                    step()  # compile: the first call compiles; graph: 3 eager warm-up calls, then capture
                 sync(device)
                 compile_s = time.perf_counter() - start
             else:
@@ -115,19 +123,20 @@ def time_models(args: argparse.Namespace, device: torch.device, world: World = S
                     step()
                 flops = counter.get_total_flops() * world.size  # this rank's share of the global batch
             its = its_per_second(step, iters=args.iters, warmup=args.warmup, device=device)
-            variant = precision + (" compile" if compiled else "")
+            variant = precision + ("" if mode == "eager" else f" {mode}")
             speeds[f"{name} {variant}"] = its
             gflops = its * flops / 1e9
-            note = f"   (compiled in {compile_s:.0f} s)" if compile_s is not None else ""
+            note = f"   ({mode} set up in {compile_s:.0f} s)" if compile_s is not None else ""
             show(
                 f"{name:<8} {cfg.g_ch:>4} {cfg.d_ch:>4} {variant:<13} {its:>7.2f} {flops / 1e9:>9.2f} "
                 f"{gflops:>8.1f} {gflops / (peaks[precision] * world.size):>8.0%}{note}"
             )
         if "fp32" in args.precisions and "bf16" in args.precisions:
             ratios = [f"bf16/fp32 {speeds[f'{name} bf16'] / speeds[f'{name} fp32']:.2f}x"]
-            if args.compile:
-                ratios += [f"compile/eager fp32 {speeds[f'{name} fp32 compile'] / speeds[f'{name} fp32']:.2f}x",
-                           f"bf16 {speeds[f'{name} bf16 compile'] / speeds[f'{name} bf16']:.2f}x"]  # fmt: skip
+            for mode in modes[1:]:
+                if f"{name} fp32 {mode}" in speeds:
+                    ratios += [f"{mode}/eager fp32 {speeds[f'{name} fp32 {mode}'] / speeds[f'{name} fp32']:.2f}x",
+                               f"bf16 {speeds[f'{name} bf16 {mode}'] / speeds[f'{name} bf16']:.2f}x"]  # fmt: skip
             show(f"{name:<8} " + ", ".join(ratios))
     return speeds
 
@@ -147,6 +156,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(MODEL_SECTIONS))
     parser.add_argument("--precisions", nargs="+", default=list(DTYPES), choices=list(DTYPES))
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (minutes to compile on CPU)")
+    parser.add_argument("--graph", action="store_true", help="also time `graph: true` (CUDA graphs; CUDA only)")
     parser.add_argument("--nchw", action="store_true", help="train in NCHW instead of channels_last")
     parser.add_argument("--nproc", type=int, default=1, help="also time N torchrun workers and print the scaling")
     args = parser.parse_args()

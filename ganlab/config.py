@@ -126,6 +126,8 @@ class GANConfig(TrainConfig):
     # MSGAN's weight on the mode-seeking term in G's loss (0 = off): the G step then draws its
     # batch as pairs of latents that share a class (ganlab.losses.mode_seeking_penalty)
     mode_seeking: float = _check(ge=0.0)
+    # replay each D and G update as one CUDA graph (ganlab.training.graphs); CUDA only
+    graph: bool
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -45,23 +45,41 @@ class SpectralNorm(nn.Module):
 
     @torch.no_grad()
     def _power_iteration(self, matrix: Tensor, iterations: int) -> None:
-        # New tensors, not in-place updates: a backward pass may still hold the previous u
-        # and v (D runs on real and fake before one backward), and torch.compile's backward
-        # recomputes from them, so they must not change under it.
+        # In place (out=), as torch's own parametrization does: a captured CUDA graph replays
+        # reads and writes of fixed addresses, so new tensors here would silently freeze u and v
+        # in every replay. `forward` reads clones, so a backward that still needs this
+        # forward's u and v (D runs on real and fake before one backward) sees them unchanged.
         for _ in range(iterations):
-            self._u = F.normalize(torch.mv(matrix, self._v), dim=0, eps=self.eps)
-            self._v = F.normalize(torch.mv(matrix.T, self._u), dim=0, eps=self.eps)
+            F.normalize(torch.mv(matrix, self._v), dim=0, eps=self.eps, out=self._u)
+            F.normalize(torch.mv(matrix.T, self._u), dim=0, eps=self.eps, out=self._v)
 
     def forward(self, weight: Tensor) -> Tensor:
         with fp32(weight.device.type):
             matrix = weight.flatten(1)
             if self.training:
                 self._power_iteration(matrix, 1)
-            sigma = torch.dot(self._u, torch.mv(matrix, self._v))
+            u, v = self._u.clone(), self._v.clone()
+            sigma = torch.dot(u, torch.mv(matrix, v))
             return weight / sigma
 
     def right_inverse(self, weight: Tensor) -> Tensor:
         return weight
+
+
+@torch.no_grad()
+def refresh_spectral_norms(net: nn.Module, iterations: int = 100) -> nn.Module:
+    """Run `iterations` power iterations in every SpectralNorm of `net` on its own weights.
+
+    An EMA copy averages G's weights but not its u and v: those it holds were copied from the
+    live G, whose weights differ. Before a snapshot is used, its own vectors are converged from
+    that warm start, so σ is that of the averaged weights."""
+    for module in net.modules():
+        if parametrize.is_parametrized(module, "weight"):
+            for norm in module.parametrizations.weight:
+                if isinstance(norm, SpectralNorm):
+                    with fp32(module.parametrizations.weight.original.device.type):
+                        norm._power_iteration(module.parametrizations.weight.original.flatten(1), iterations)
+    return net
 
 
 def sn(module: nn.Module, *, spectral_norm: bool = True) -> nn.Module:

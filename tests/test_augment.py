@@ -4,7 +4,7 @@ the generator it is given."""
 import pytest
 import torch
 
-from ganlab.augment import AUGMENTATIONS, Draws, color, cutout, diff_augment, translation, jitter_flip
+from ganlab.augment import AUGMENTATIONS, Draws, color, cutout, diff_augment, jitter_flip, translation
 from ganlab.config import DIFFAUG_POLICIES
 from ganlab.distributed import SINGLE, World
 

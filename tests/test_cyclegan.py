@@ -109,7 +109,9 @@ def test_inputs_are_jittered_and_flipped_with_the_training_rng(domains):
 
 
 def test_cycle_and_identity_weights_enter_the_objective(domains):
-    runs = {lam: _train(domains, out=f"l{lam}", iterations=1, lambda_cycle=lam, lambda_identity=0.0) for lam in (0.0, 10.0)}
+    runs = {
+        lam: _train(domains, out=f"l{lam}", iterations=1, lambda_cycle=lam, lambda_identity=0.0) for lam in (0.0, 10.0)
+    }
     g0, g10 = (runs[lam].nets["g_ab"].state_dict() for lam in (0.0, 10.0))
     assert any(not torch.equal(g0[k], g10[k]) for k in g0)
     idt = _train(domains, out="idt", iterations=1, lambda_cycle=10.0, lambda_identity=5.0)

@@ -110,8 +110,8 @@ def test_linear_lr_decay_schedule(prepared, tmp_path):
     assert lr_scale(parse_params(tiny_params()).sagan, 3) == 1.0
     state = _train(tmp_path, iterations=4, lr_decay="linear")
     # The last step ran at a quarter of each learning rate.
-    assert state.optimizers["opt_g"].param_groups[0]["lr"] == pytest.approx(cfg.lr_g * 0.25)
-    assert state.optimizers["opt_d"].param_groups[0]["lr"] == pytest.approx(cfg.lr_d * 0.25)
+    assert float(state.optimizers["opt_g"].param_groups[0]["lr"]) == pytest.approx(cfg.lr_g * 0.25)
+    assert float(state.optimizers["opt_d"].param_groups[0]["lr"]) == pytest.approx(cfg.lr_d * 0.25)
 
 
 def test_late_decay_of_g_alone(prepared, tmp_path):
@@ -119,8 +119,8 @@ def test_late_decay_of_g_alone(prepared, tmp_path):
     cfg = parse_params(tiny_params(**keys)).sagan
     assert [lr_scale(cfg, i) for i in range(6)] == [1.0, 1.0, 1.0, 0.75, 0.5, 0.25]
     state = _train(tmp_path, iterations=6, lr_decay="linear", lr_decay_start=2, lr_decay_d=False)
-    assert state.optimizers["opt_g"].param_groups[0]["lr"] == pytest.approx(cfg.lr_g * 0.25)
-    assert state.optimizers["opt_d"].param_groups[0]["lr"] == cfg.lr_d
+    assert float(state.optimizers["opt_g"].param_groups[0]["lr"]) == pytest.approx(cfg.lr_g * 0.25)
+    assert float(state.optimizers["opt_d"].param_groups[0]["lr"]) == pytest.approx(cfg.lr_d)
 
 
 def test_interrupted_linear_decay_run_resumes_exactly(prepared, tmp_path, monkeypatch, capsys):

@@ -229,10 +229,19 @@ def test_ema_snapshot_has_its_own_batchnorm_statistics(prepared, tmp_path, monke
     snap = load_checkpoint(tmp_path / "run/models/checkpoints/iter_000004.pt")["generator"]
     ema = load_checkpoint(tmp_path / "run/models/last.pt")["generator_ema"]
     for key in snap:
-        if "running_" in key:
+        if "running_" in key or key.endswith(("._u", "._v")):
             assert not torch.equal(snap[key], ema[key]), key  # re-measured, not G's copied ones
         elif "num_batches_tracked" not in key:
             assert torch.equal(snap[key], ema[key]), key  # the averaged weights themselves
+    # the snapshot's σ estimates are those of the averaged weights: u·W·v against the true norm
+    sn_weights = [k.removesuffix("._u") for k in snap if k.endswith("._u")]
+    assert sn_weights
+    for prefix in sn_weights:
+        weight = snap[f"{prefix.removesuffix('.0')}.original"].flatten(1)
+        true = float(torch.linalg.matrix_norm(weight, 2))
+        own = float(torch.dot(snap[f"{prefix}._u"], weight @ snap[f"{prefix}._v"]))
+        copied = float(torch.dot(ema[f"{prefix}._u"], weight @ ema[f"{prefix}._v"]))
+        assert own == pytest.approx(true, rel=5e-3) and abs(own - true) <= abs(copied - true), prefix
 
 
 def test_diffaug_changes_the_step_and_gradients_reach_g_through_it(prepared, tmp_path, monkeypatch):
@@ -354,7 +363,7 @@ def test_training_without_a_live_directory_writes_checkpoints_only(prepared, tmp
 
 
 def test_a_run_saved_before_the_newer_sagan_keys_resumes_and_loads(prepared, tmp_path, capsys):
-    """Runs saved before class_embedding, hierarchical_z, g_spectral_norm, mode_seeking,
+    """Runs saved before class_embedding, hierarchical_z, g_spectral_norm, mode_seeking, graph,
     lr_decay_start and lr_decay_d existed were built as their defaults now build them: they
     resume (nothing is deleted) and their snapshots load."""
     from ganlab.io import atomic_torch_save
@@ -365,7 +374,7 @@ def test_a_run_saved_before_the_newer_sagan_keys_resumes_and_loads(prepared, tmp
     for path in [last, *sorted((tmp_path / "run/models/checkpoints").iterdir())]:
         ckpt = load_checkpoint(path)
         for key in [key for keys in ADDED_KEYS.values() for key in keys]:
-            del ckpt["config"]["params"][key]
+            ckpt["config"]["params"].pop(key, None)  # CycleGAN's keys are not sagan's
         atomic_torch_save(ckpt, path)
     generator, _ = load_generator(tmp_path / "run/models/checkpoints/iter_000002.pt")
     assert generator(torch.randn(2, generator.z_dim), torch.tensor([0, 1])).shape == (2, 3, 32, 32)

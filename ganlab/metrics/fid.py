@@ -110,19 +110,27 @@ class InceptionFeatures:
         self.model = fold_batchnorm(load_inception(device)).to(memory_format=torch.channels_last)
 
     @torch.inference_mode()
-    def __call__(self, images: Tensor) -> np.ndarray:
+    def features(self, images: Tensor) -> Tensor:
+        """N×2048 features, left on the device (an asynchronous result on CUDA)."""
         chunk = self.CPU_CHUNK if self.device.type == "cpu" else max(len(images), 1)
         out = []
         with exact_fp32(self.device):
             for start in range(0, len(images), chunk):
                 x = images[start : start + chunk].to(self.device, non_blocking=True).float().div_(255.0)
-                out.append(self.model(x.contiguous(memory_format=torch.channels_last))[0].flatten(1).cpu())
-        return torch.cat(out).numpy()
+                out.append(self.model(x.contiguous(memory_format=torch.channels_last))[0].flatten(1))
+        return torch.cat(out)
+
+    def __call__(self, images: Tensor) -> np.ndarray:
+        return self.features(images).cpu().numpy()
 
     def of_batches(self, batches: Iterable[Tensor], *, world: World = SINGLE) -> np.ndarray | None:
         """Features of every batch; under torchrun, of this rank's batches (`World.deals`), all
-        gathered in order on rank 0 (None on the others)."""
-        return gather_batches([self(b) for b in batches], world)
+        gathered in order on rank 0 (None on the others).
+
+        Every batch is queued before any result is copied to the host: on CUDA the host never
+        waits for the GPU, so generating batch i+1 overlaps Inception's pass over batch i."""
+        on_device = [self.features(b) for b in batches]
+        return gather_batches([f.cpu().numpy() for f in on_device], world)
 
     def of_images(self, images: Tensor, *, batch_size: int, progress: bool = False) -> np.ndarray:
         starts = range(0, len(images), batch_size)

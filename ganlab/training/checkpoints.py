@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ganlab.config import GANConfig, SAGANConfig, TrainConfig, to_dict
+from ganlab.config import CycleGANConfig, GANConfig, SAGANConfig, TrainConfig, to_dict
 from ganlab.errors import GanlabError
 from ganlab.io import atomic_torch_save, load_checkpoint
 from ganlab.models import MODELS, TRANSLATORS, build_generator
@@ -23,7 +23,8 @@ SNAPSHOT_GLOB = "iter_*.pt"
 # config class that gained them (a model gets the keys of every class its config derives from).
 ADDED_KEYS: dict[type[TrainConfig], dict] = {
     TrainConfig: {"lr_decay_start": 0, "lr_decay_d": True},
-    GANConfig: {"mode_seeking": 0.0},
+    GANConfig: {"mode_seeking": 0.0, "graph": False},
+    CycleGANConfig: {"lambda_adversarial": 1.0, "pool_size": 0, "jitter": 1.0, "flip": False},
     SAGANConfig: {"class_embedding": "shared_sn", "hierarchical_z": False, "g_spectral_norm": True},
 }
 

@@ -42,7 +42,7 @@ from ganlab.training.state import (
     optimizer_step,
     place,
     real_batches,
-    set_learning_rates,
+    set_schedules,
     update_averages,
 )
 
@@ -84,6 +84,7 @@ def build_cycle_state(cfg: CycleGANConfig, *, seed: int, device: torch.device) -
             "opt_d": adam([nets["d_a"], nets["d_b"]], lr=cfg.lr_d, cfg=cfg, device=device),
         },
         rng=rng,
+        ema_weight=torch.ones((), device=device),
         # pool_a holds G_BA's translations (what D_A judges), pool_b G_AB's
         extras={key: ImagePool(size=cfg.pool_size, generator=rng) for key in ("pool_a", "pool_b")},
     )
@@ -134,7 +135,7 @@ class CycleGAN:
     def step(self) -> Tensor:
         cfg, state, loss = self.cfg, self.state, self.loss
         g_ab, g_ba, d_a, d_b = (state.nets[k] for k in ("g_ab", "g_ba", "d_a", "d_b"))
-        set_learning_rates(state, cfg)
+        set_schedules(state, cfg)
         real_a, real_b = (self._input(batches) for batches in self.batches)
 
         # G step. D's weights are frozen so the backward does not fill gradients D never uses.
@@ -163,7 +164,7 @@ class CycleGAN:
         loss_d.backward()
         optimizer_step(state.optimizers["opt_d"], self.world)
 
-        update_averages(state, cfg)
+        update_averages(state)
         d_real = (real_a_logits.mean() + real_b_logits.mean()) / 2
         d_fake = (fake_a_logits.mean() + fake_b_logits.mean()) / 2
         return torch.stack([loss_d, loss_adv, loss_cycle, loss_identity, d_real, d_fake]).detach()

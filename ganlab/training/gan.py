@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import Tensor, nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ganlab.augment import diff_augment
 from ganlab.config import GANConfig
 from ganlab.data.prepared import Split
 from ganlab.distributed import SINGLE, World
 from ganlab.errors import GanlabError
-from ganlab.layers import at_least_fp32, sync_batchnorm
+from ganlab.layers import at_least_fp32, refresh_spectral_norms, sync_batchnorm
 from ganlab.losses import LOSSES, gradient_penalty, mode_seeking_penalty
 from ganlab.models import build_discriminator, build_generator
 from ganlab.sampling import generate, random_labels
 from ganlab.training.batches import RealBatches
 from ganlab.training.checkpoints import load_generator, save_snapshot
+from ganlab.training.graphs import CapturedStep
 from ganlab.training.state import (
     TrainState,
     adam,
@@ -28,7 +29,7 @@ from ganlab.training.state import (
     optimizer_step,
     place,
     real_batches,
-    set_learning_rates,
+    set_schedules,
     update_averages,
 )
 
@@ -52,6 +53,7 @@ def build_state(
             "opt_d": adam(nets["discriminator"], lr=cfg.lr_d, cfg=cfg, device=device),
         },
         rng=torch.Generator(device=device).manual_seed(seed),
+        ema_weight=torch.ones((), device=device),
     )
 
 
@@ -81,81 +83,142 @@ def with_standing_stats(generator: nn.Module, *, seed: int, batch_size: int, bat
     return snapshot.eval()
 
 
-def make_step(state: TrainState, cfg: GANConfig, *, real_batches: RealBatches, world: World) -> Callable[[], Tensor]:
-    """One training iteration as a closure: `n_dis` D steps, one G step, the EMA update.
+class GANStep:
+    """One training iteration, called by the loop: `n_dis` D updates (`d_step`), one G update
+    (`g_step`), then the EMA. It returns the detached (loss_d, loss_g, mean D(real), mean D(fake))
+    on the device, so the caller decides when to sync.
 
-    It returns the detached (loss_d, loss_g, mean D(real), mean D(fake)) on the device, so the
-    caller decides when to sync.
+    The two updates are separate pieces so that each can be captured as one CUDA graph
+    (`graph: true`, ganlab.training.graphs) and so that a regulariser is an entry in
+    `d_terms`/`g_terms` rather than an edit of the update. Everything a step reads that changes
+    over the run (learning rates, EMA weight, RNG) lives in device tensors; shapes are static
+    and nothing in a step waits for the host.
 
-    With `diffaug`, every image D sees goes through the same differentiable augmentation, real
-    and fake, in the D and the G step (the GP's interpolates too), drawn from the training RNG.
-
-    Under `precision: bf16` only the forward passes of G and D run under autocast: weights,
-    Adam moments and the EMA copy stay fp32, D's outputs are cast to fp32 before the loss, and
-    the spectral-norm power iteration and BatchNorm statistics run in fp32 (ganlab.layers).
-    No GradScaler: bf16 has fp32's 8-bit exponent, so small gradients do not underflow the
-    way they do in fp16, and there is nothing for loss scaling to rescue.
-
-    With `mode_seeking`, G's batch is drawn as pairs of rows (2i, 2i+1) with one class and two
-    latents, and G's loss adds that weight times MSGAN's term on the un-augmented images. The
-    pairs stay whole under a distributed run: check_data requires an even number of rows per rank.
-    Each rank takes the term's two means over its own pairs, so with several ranks it matches one
-    process in expectation only (a ratio of means is not a mean of ratios).
-
-    In a distributed run every draw is made for the global `batch_size` and sliced to this
-    rank's rows, and each optimizer step averages the gradients over the ranks first.
+    - D sees real and fake in one forward where it has no BatchNorm (cSAGAN): half the kernel
+      launches, and one spectral-norm power iteration per D update, as in Miyato et al. (two
+      forwards ran two). DCGAN's D keeps separate batches, since its BN statistics depend on them.
+    - The G step freezes D's weights, so its backward computes no gradient that nobody uses.
+    - With `diffaug`, every image D sees goes through the same differentiable augmentation, real
+      and fake, in the D and the G step (the GP's interpolates too), drawn from the training RNG;
+      real and fake are augmented apart, so the draws match one process in a distributed run.
+    - Under `precision: bf16` only the forwards of G and D run under autocast: weights, Adam
+      moments and the EMA copy stay fp32, D's outputs are cast to fp32 before the loss, and the
+      spectral-norm power iteration and BatchNorm statistics run in fp32 (ganlab.layers). No
+      GradScaler: bf16 has fp32's exponent range, so small gradients do not underflow.
+    - In a distributed run every draw is made for the global `batch_size` and sliced to this
+      rank's rows, and each optimizer step averages the gradients over the ranks first.
     """
-    G, D, rng = state.nets["generator"], state.nets["discriminator"], state.rng
-    dev, num_classes, loss = rng.device, G.num_classes, LOSSES[cfg.loss]
-    bf16, policies = cfg.precision == "bf16", cfg.diffaug_policies
 
-    def forward_d(x: Tensor, y: Tensor | None) -> Tensor:
-        if policies:
-            x = diff_augment(x, policies, generator=rng, world=world)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-            return at_least_fp32(D(x, y))
+    def __init__(self, state: TrainState, cfg: GANConfig, *, real_batches: RealBatches, world: World) -> None:
+        self.state, self.cfg, self.real_batches, self.world = state, cfg, real_batches, world
+        self.G, self.D, self.rng = state.nets["generator"], state.nets["discriminator"], state.rng
+        self.num_classes, self.loss = self.G.num_classes, LOSSES[cfg.loss]
+        self.joint_d = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
+        self.d_terms = [gradient_penalty_term(cfg.gp_weight)] if cfg.gp_weight > 0 else []
+        self.g_terms = [mode_seeking_term(cfg.mode_seeking)] if cfg.mode_seeking > 0 else []
+        self._d_update, self._g_update = self.d_step, self.g_step
+        if cfg.graph:
+            self._d_update = CapturedStep(self.d_step, generator=self.rng)
+            self._g_update = CapturedStep(self.g_step, generator=self.rng)
 
-    def forward_g(z: Tensor, y: Tensor | None) -> Tensor:
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-            return G(z, y)
+    def __call__(self) -> Tensor:
+        set_schedules(self.state, self.cfg)
+        for _ in range(self.cfg.n_dis):
+            loss_d, d_real, d_fake = self._d_update()
+        loss_g = self._g_update()
+        return torch.stack([loss_d, loss_g, d_real, d_fake]).detach()
 
-    def noise(n: int, *, pairs: bool = False) -> tuple[Tensor, Tensor | None]:
-        z = world.draw(torch.randn(n, cfg.z_dim, generator=rng, device=dev))
-        labels = random_labels(n // 2 if pairs else n, num_classes, generator=rng, device=dev)
+    def forward_d(self, x: Tensor, y: Tensor | None) -> Tensor:
+        with torch.autocast(self.rng.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+            return at_least_fp32(self.D(x, y))
+
+    def augment(self, x: Tensor) -> Tensor:
+        if not self.cfg.diffaug_policies:
+            return x
+        return diff_augment(x, self.cfg.diffaug_policies, generator=self.rng, world=self.world)
+
+    def judge(self, x: Tensor, y: Tensor | None) -> Tensor:
+        """D's output on the augmented images: what every loss term sees."""
+        return self.forward_d(self.augment(x), y)
+
+    def forward_g(self, z: Tensor, y: Tensor | None) -> Tensor:
+        with torch.autocast(self.rng.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+            return self.G(z, y)
+
+    def noise(self, n: int, *, pairs: bool = False) -> tuple[Tensor, Tensor | None]:
+        """Latents and class labels for n images; `pairs`: rows 2i, 2i+1 share a class."""
+        dev = self.rng.device
+        z = self.world.draw(torch.randn(n, self.cfg.z_dim, generator=self.rng, device=dev))
+        labels = random_labels(n // 2 if pairs else n, self.num_classes, generator=self.rng, device=dev)
         if pairs and labels is not None:
             labels = labels.repeat_interleave(2)
-        return z, None if labels is None else world.draw(labels)
+        return z, None if labels is None else self.world.draw(labels)
 
-    def step() -> Tensor:
-        set_learning_rates(state, cfg)
-        opt_g, opt_d = state.optimizers["opt_g"], state.optimizers["opt_d"]
-        for _ in range(cfg.n_dis):
-            real, real_y = real_batches.batch(cfg.batch_size)
-            real_y = real_y if num_classes else None
-            z, fake_y = noise(cfg.batch_size)
-            with torch.no_grad():
-                fake = at_least_fp32(forward_g(z, fake_y))
-            d_real, d_fake = forward_d(real, real_y), forward_d(fake, fake_y)
-            loss_d = loss.d_loss(d_real, d_fake)
-            if cfg.gp_weight > 0:
-                alpha = world.draw(torch.rand(cfg.batch_size, 1, 1, 1, generator=rng, device=dev))
-                loss_d = loss_d + cfg.gp_weight * gradient_penalty(forward_d, real, fake, fake_y, alpha)
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            optimizer_step(opt_d, world)
+    def d_step(self) -> tuple[Tensor, Tensor, Tensor]:
+        cfg = self.cfg
+        real, real_y = self.real_batches.batch(cfg.batch_size)
+        real_y = real_y if self.num_classes else None
+        z, fake_y = self.noise(cfg.batch_size)
+        with torch.no_grad():
+            fake = at_least_fp32(self.forward_g(z, fake_y))
+        if self.joint_d:
+            x = torch.cat([self.augment(real), self.augment(fake)])
+            y = None if real_y is None else torch.cat([real_y, fake_y])
+            d_real, d_fake = self.forward_d(x, y).chunk(2)
+        else:
+            d_real, d_fake = self.judge(real, real_y), self.judge(fake, fake_y)
+        loss_d = self.loss.d_loss(d_real, d_fake)
+        for term in self.d_terms:
+            loss_d = loss_d + term(self, real=real, real_y=real_y, fake=fake)
+        opt = self.state.optimizers["opt_d"]
+        opt.zero_grad(set_to_none=True)
+        loss_d.backward()
+        optimizer_step(opt, self.world)
+        return loss_d.detach(), d_real.detach().mean(), d_fake.detach().mean()
 
-        z, fake_y = noise(cfg.batch_size, pairs=cfg.mode_seeking > 0)
-        fake = forward_g(z, fake_y)
-        loss_g = loss.g_loss(forward_d(fake, fake_y))
-        if cfg.mode_seeking > 0:
-            loss_g = loss_g + cfg.mode_seeking * mode_seeking_penalty(at_least_fp32(fake), z)
-        opt_g.zero_grad(set_to_none=True)
+    def g_step(self) -> Tensor:
+        cfg = self.cfg
+        z, fake_y = self.noise(cfg.batch_size, pairs=cfg.mode_seeking > 0)
+        self.D.requires_grad_(False)  # D's weight gradients would be computed and thrown away
+        fake = self.forward_g(z, fake_y)
+        loss_g = self.loss.g_loss(self.judge(fake, fake_y))
+        for term in self.g_terms:
+            loss_g = loss_g + term(fake=fake, z=z)
+        opt = self.state.optimizers["opt_g"]
+        opt.zero_grad(set_to_none=True)
         loss_g.backward()
-        optimizer_step(opt_g, world)
-        update_averages(state, cfg)
-        return torch.stack([loss_d, loss_g, d_real.mean(), d_fake.mean()]).detach()
+        self.D.requires_grad_(True)
+        optimizer_step(opt, self.world)
+        update_averages(self.state)
+        return loss_g.detach()
 
-    return step
+
+def gradient_penalty_term(weight: float):
+    """WGAN-GP's term for D's loss, on interpolates labelled with the real images' classes (as
+    StudioGAN does: the interpolate is mostly its real endpoint's image for alpha near 1).
+
+    D's forward here runs with the math attention kernel: the penalty needs a double backward,
+    which the fused scaled-dot-product kernels do not implement (pytorch#116350), on CUDA for
+    cSAGAN's shapes and on the CPU when query and value widths match."""
+
+    def term(step: GANStep, *, real: Tensor, real_y: Tensor | None, fake: Tensor) -> Tensor:
+        dev = step.rng.device
+        alpha = step.world.draw(torch.rand(step.cfg.batch_size, 1, 1, 1, generator=step.rng, device=dev))
+        with sdpa_kernel(SDPBackend.MATH):
+            return weight * gradient_penalty(step.judge, real, fake, real_y, alpha)
+
+    return term
+
+
+def mode_seeking_term(weight: float):
+    """MSGAN's term for G's loss, on the un-augmented images of the pairs `noise` drew. Each rank
+    takes its two means over its own pairs, so with several ranks it matches one process in
+    expectation only (a ratio of means is not a mean of ratios)."""
+
+    def term(*, fake: Tensor, z: Tensor) -> Tensor:
+        return weight * mode_seeking_penalty(at_least_fp32(fake), z)
+
+    return term
 
 
 def check_data(name: str, cfg: GANConfig, split: Split, world: World) -> None:
@@ -195,11 +258,18 @@ class NoiseGAN:
         for net in self.state.nets.values():
             sync_batchnorm(net, world.distributed)
         batches = real_batches(split, self.state.rng, world)
-        self.step = make_step(self.state, cfg, real_batches=batches, world=world)
+        if cfg.graph and device.type != "cuda":
+            raise GanlabError(
+                f"{name}.graph=true captures the training step as CUDA graphs and needs a CUDA device; "
+                f"found {device}. Set {name}.graph=false (`-S {name}.graph=false`) to train here"
+            )
+        self.step = GANStep(self.state, cfg, real_batches=batches, world=world)
 
     def save_snapshot(self, path: Path, *, config: dict, iteration: int, seed: int) -> None:
         generator = self.state.sampling("generator")
         if "generator" in self.state.averaged:
+            # its own σ and BN statistics, not the live G's (refresh_spectral_norms, with_standing_stats)
+            generator = refresh_spectral_norms(copy.deepcopy(generator))
             generator = with_standing_stats(generator, seed=seed + iteration, batch_size=self.batch_size)
         save_snapshot(
             path,

@@ -173,9 +173,8 @@ def train(
         if at_log:
             means = (reduced(sums, world) / (window * world.size)).tolist()
             row = dict(zip(trainer.stats, means))
-            row.update(
-                {f"lr_{k.removeprefix('opt_')}": opt.param_groups[0]["lr"] for k, opt in state.optimizers.items()}
-            )
+            for key, opt in state.optimizers.items():  # an fp32 tensor: logged to its 7 digits
+                row[f"lr_{key.removeprefix('opt_')}"] = float(f"{float(opt.param_groups[0]['lr']):.7g}")
             row.update({k: g.item() for k, g in _gamma_columns(state).items()})
             row.update(it_per_s=window / max(state.elapsed - window_start, 1e-9), seconds=state.elapsed)
             bar.set_postfix(loss_d=f"{means[0]:.3f}", loss_g=f"{means[1]:.3f}", refresh=False)

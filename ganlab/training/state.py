@@ -43,6 +43,9 @@ class TrainState:
     optimizers: dict[str, torch.optim.Optimizer]
     rng: torch.Generator
     extras: dict[str, Stateful] = field(default_factory=dict)
+    # 1 - the EMA decay of this step, a device tensor that `set_schedules` fills in place, so a
+    # captured step reads the current value (derived from the iteration: not saved)
+    ema_weight: Tensor = field(default_factory=lambda: torch.ones(()))
     iteration: int = 0
     elapsed: float = 0.0
 
@@ -64,7 +67,12 @@ class TrainState:
         for key, net in self.averaged.items():
             net.load_state_dict(state[f"{key}_ema"])
         for key, opt in self.optimizers.items():
+            built = [(group["lr"], group["fused"]) for group in opt.param_groups]
             opt.load_state_dict(state[key])
+            # The saved lr may be a float or on another device: the step keeps reading its own
+            # device tensor, now holding the saved value (set_schedules refills it anyway).
+            for group, (lr, fused) in zip(opt.param_groups, built):
+                group["lr"], group["fused"] = lr.fill_(float(group["lr"])), fused
         for key, extra in self.extras.items():
             extra.load_state_dict(state[key])
         if state["rng"]["device"] == self.rng.device.type:
@@ -108,9 +116,14 @@ def real_batches(split: Split, rng: torch.Generator, world: World) -> RealBatche
 
 
 def adam(net: nn.Module | list[nn.Module], *, lr: float, cfg: TrainConfig, device: torch.device):
+    """Adam with its learning rate as a device tensor (`set_schedules` fills it in place, no
+    host value baked into a captured step). The fused kernel, on CPU and CUDA alike: one kernel
+    per step instead of several per tensor (bench/step_savings.py), and it takes a tensor lr."""
     nets = net if isinstance(net, list) else [net]
     params = [p for n in nets for p in n.parameters()]
-    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), fused=device.type == "cuda")
+    return torch.optim.Adam(
+        params, lr=torch.tensor(lr, device=device), betas=(cfg.beta1, cfg.beta2), fused=True
+    )
 
 
 def averaged_copies(nets: dict[str, nn.Module], keys: tuple[str, ...], cfg: TrainConfig) -> dict[str, nn.Module]:
@@ -132,19 +145,23 @@ def optimizer_step(optimizer: torch.optim.Optimizer, world: World) -> None:
 
 
 @torch.no_grad()
-def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+def update_ema(ema: nn.Module, model: nn.Module, weight: Tensor) -> None:
+    """ema += weight · (model − ema) over all parameters at once (foreach: a few kernels, not
+    a few per tensor), `weight` a device tensor; buffers (BN running stats, spectral-norm
+    vectors) are copied, not averaged (snapshots refresh both: `with_standing_stats`,
+    `refresh_spectral_norms`)."""
     ema_params, params = list(ema.parameters()), list(model.parameters())
-    torch._foreach_lerp_(ema_params, params, 1.0 - decay)
-    # Buffers (BN running stats, spectral-norm vectors) are copied, not averaged.
-    for b_ema, b in zip(ema.buffers(), model.buffers()):
-        b_ema.copy_(b)
+    steps = torch._foreach_sub(params, ema_params)
+    torch._foreach_mul_(steps, weight)
+    torch._foreach_add_(ema_params, steps)
+    buffers = list(ema.buffers())
+    if buffers:  # CycleGAN's translators have none
+        torch._foreach_copy_(buffers, list(model.buffers()))
 
 
-def update_averages(state: TrainState, cfg: TrainConfig) -> None:
-    # Before ema_start the average just follows the net (early weights are not worth keeping).
-    decay = cfg.ema if state.iteration >= cfg.ema_start else 0.0
+def update_averages(state: TrainState) -> None:
     for key, ema in state.averaged.items():
-        update_ema(ema, state.nets[key], decay)
+        update_ema(ema, state.nets[key], state.ema_weight)
 
 
 def lr_scale(cfg: TrainConfig, iteration: int) -> float:
@@ -159,10 +176,12 @@ def lr_scale(cfg: TrainConfig, iteration: int) -> float:
     return 1.0 - max(0, iteration - start) / (cfg.iterations - start)
 
 
-def set_learning_rates(state: TrainState, cfg: TrainConfig) -> None:
-    """lr_g for "opt_g", lr_d for "opt_d", times the schedule's factor for this step (D's only
-    under `lr_decay_d`)."""
+def set_schedules(state: TrainState, cfg: TrainConfig) -> None:
+    """Before each step, fill the device tensors it reads: lr_g for "opt_g", lr_d for "opt_d",
+    times the schedule's factor (D's only under `lr_decay_d`), and the EMA weight. Before
+    `ema_start` the average just follows the net (early weights are not worth keeping)."""
     scale = lr_scale(cfg, state.iteration)
     for key, lr, decays in (("opt_g", cfg.lr_g, True), ("opt_d", cfg.lr_d, cfg.lr_decay_d)):
         for group in state.optimizers[key].param_groups:
-            group["lr"] = lr * scale if decays else lr
+            group["lr"].fill_(lr * scale if decays else lr)
+    state.ema_weight.fill_(1.0 - cfg.ema if state.iteration >= cfg.ema_start else 1.0)

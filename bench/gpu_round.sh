@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# One GPU round, one table: what ganlab does with a GPU, in at most about 8 minutes on one
+# H100/H200. Run it first whenever a GPU is available, and paste its output into the time table
+# (docs/performance.md).
+#   1. training it/s of DCGAN and full-width cSAGAN (params.yaml widths, batch 64, 32 px),
+#      eager, torch.compile and CUDA-graph (`graph: true`), each in fp32 and bf16;
+#   2. Inception img/s (FID's network) against pytorch-fid's own path;
+#   3. `dvc repro` shortened to 4% of every length, timed per stage, extrapolated to the default.
+#
+#   bash bench/gpu_round.sh          # on a GPU
+#   bash bench/gpu_round.sh --toy    # anywhere, in about a minute on a CPU: the suite runs
+#                                    # this, so the round cannot rot between GPU sessions
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${1:-}" = --toy ]; then
+  device=cpu; train="--iters 1 --warmup 1 --batch-size 8 --precisions fp32"; fid="--n 16 --batch-size 8"
+  repro="--scale 0.0002 --images 200"
+else
+  device=cuda; train="--iters 50 --warmup 5 --batch-size 64 --compile --graph"; fid="--n 2000 --batch-size 500"
+  repro="--scale 0.04 --images 12000"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+fi
+echo "== 1. training speed"
+python bench/train_speed.py --device $device --models dcgan sagan $train
+echo "== 2. FID's Inception"
+python bench/fid_speed.py --device $device $fid
+echo "== 3. shortened dvc repro"
+python bench/pipeline_round.py --device $device $repro

@@ -1,0 +1,121 @@
+"""What each change to the GAN step saves, side by side in one run: the step as it is against
+the same step with one change undone.
+
+    python bench/step_savings.py [--device auto] [--iters 20] [--batch-size 64] [--models dcgan sagan]
+
+Per model (params.yaml widths, 32 px, random data), ms per call of:
+- the G update with D's weights frozen (now) and with D's weight gradients computed (before);
+- the D update with real and fake in one forward (now, D without BatchNorm) and in two (before);
+- Adam over G's and D's parameters: fused (now), foreach, and one tensor at a time;
+- the EMA of G: foreach sub/mul/add with a tensor weight and one foreach buffer copy (now), and
+  foreach lerp with a float and a copy per buffer (before);
+- the whole iteration (now).
+The "before" variants are the same code with one switch flipped, so nothing else differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import torch
+
+from train_speed import random_split, sync  # bench/ is this script's own folder on sys.path
+from ganlab.config import load_params
+from ganlab.sampling import resolve_device
+from ganlab.training.loop import build_trainer
+from ganlab.training.state import update_ema
+
+
+def ms_per_call(fn, *, iters: int, warmup: int, device: torch.device) -> float:
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(iters):
+        fn()
+    sync(device)
+    return (time.perf_counter() - start) / iters * 1e3
+
+
+def legacy_ema(ema, model, decay: float) -> None:
+    with torch.no_grad():
+        torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
+        for b_ema, b in zip(ema.buffers(), model.buffers()):
+            b_ema.copy_(b)
+
+
+def adam_variant(params, kind: str, device: torch.device):
+    lr = torch.tensor(2e-4, device=device) if kind == "fused" else 2e-4
+    flags = {"fused": {"fused": True}, "foreach": {"foreach": True}, "per tensor": {"foreach": False}}[kind]
+    opt = torch.optim.Adam(params, lr=lr, betas=(0.0, 0.9), **flags)
+    for p in params:
+        p.grad = torch.randn_like(p) * 1e-3
+    return opt.step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--iters", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--models", nargs="+", default=["dcgan", "sagan"])
+    args = parser.parse_args()
+    params = load_params(args.params)
+    device = resolve_device(args.device or params.device)
+    name_dev = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"device: {device} ({name_dev}), torch {torch.__version__}, batch {args.batch_size}, 32 px, "
+          f"{args.iters} timed calls after {args.warmup}")  # fmt: skip
+    print(f"{'model':<6} {'piece':<11} {'now':<34} {'ms':>8}   {'before':<34} {'ms':>8}  saved")
+    for name in args.models:
+        cfg = dataclasses.replace(params.model(name), batch_size=args.batch_size)
+        trainer = build_trainer(name, cfg, seed=0, device=device, splits=[random_split(32)])
+        step, state = trainer.step, trainer.state
+        G, D = state.nets["generator"], state.nets["discriminator"]
+        timed = dict(iters=args.iters, warmup=args.warmup, device=device)
+
+        def row(piece, now_label, now_ms, before_label, before_ms):
+            saved = f"{1 - now_ms / before_ms:+.0%}" if before_ms else ""
+            print(f"{name:<6} {piece:<11} {now_label:<34} {now_ms:>8.2f}   {before_label:<34} {before_ms:>8.2f}  {saved}")
+
+        frozen = ms_per_call(step.g_step, **timed)
+        D.requires_grad_(True)
+        original_freeze = D.requires_grad_
+        D.requires_grad_ = lambda flag=True: D  # the G step can no longer freeze D: as before
+        unfrozen = ms_per_call(step.g_step, **timed)
+        D.requires_grad_ = original_freeze
+        row("G update", "D frozen", frozen, "D's weight gradients computed", unfrozen)
+
+        joint = step.joint_d
+        step.joint_d = True if joint else False
+        one = ms_per_call(step.d_step, **timed)
+        step.joint_d = False
+        two = ms_per_call(step.d_step, **timed)
+        step.joint_d = joint
+        if joint:
+            row("D update", "real + fake in one forward", one, "two forwards", two)
+        else:
+            row("D update", "two forwards (BatchNorm D)", one, "(unchanged)", two)
+
+        params_all = [p for net in (G, D) for p in net.parameters()]
+        fused = ms_per_call(adam_variant([p.detach().clone() for p in params_all], "fused", device), **timed)
+        foreach = ms_per_call(adam_variant([p.detach().clone() for p in params_all], "foreach", device), **timed)
+        loop = ms_per_call(adam_variant([p.detach().clone() for p in params_all], "per tensor", device), **timed)
+        row("Adam", "fused", fused, "foreach", foreach)
+        row("Adam", "fused", fused, "one tensor at a time", loop)
+
+        if state.averaged:
+            ema = state.averaged["generator"]
+            weight = torch.full((), 1e-3, device=device)
+            now = ms_per_call(lambda: update_ema(ema, G, weight), **timed)
+            before = ms_per_call(lambda: legacy_ema(ema, G, 0.999), **timed)
+            row("EMA", "foreach, tensor weight", now, "foreach lerp, copy per buffer", before)
+        whole = ms_per_call(step, **timed)
+        print(f"{name:<6} {'iteration':<11} {'n_dis D + G + EMA (now)':<34} {whole:>8.2f}   = {1e3 / whole:.2f} it/s")
+
+
+if __name__ == "__main__":
+    main()
