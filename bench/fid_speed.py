@@ -1,6 +1,6 @@
 """FID speed: our in-memory pipeline vs pytorch-fid's CLI path on PNG folders, same N images.
 
-    python bench/fid_speed.py [--n 500] [--batch-size 50] [--device auto] [--data data/prepared/test]
+    python bench/fid_speed.py [--n 500] [--batch-size 50] [--device auto] [--data data/prepared/test] [--ours-only]
 
 Ours: uint8 tensors in memory, pytorch-fid's network with BatchNorm folded into the convs, NHWC
 (ganlab.metrics.fid.InceptionFeatures). pytorch-fid's CLI path: its unmodified network, NCHW,
@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--data", default="data/prepared/test")
+    parser.add_argument("--ours-only", action="store_true", help="only ganlab's feature pass (img/s)")
     args = parser.parse_args()
     device = resolve_device(args.device)
     torch.manual_seed(0)
@@ -56,6 +57,9 @@ def main() -> None:
     (feat_real, feat_fake), t_ours = timed(
         lambda: [inception.of_images(x, batch_size=args.batch_size) for x in (real, fake)]
     )
+    if args.ours_only:
+        print(f"features  ours {2 * len(real) / t_ours:8.1f} img/s")
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         dirs = []

@@ -13,8 +13,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = --toy ]; then
-  device=cpu; train="--iters 1 --warmup 1 --batch-size 8 --precisions fp32"; fid="--n 16 --batch-size 8"
-  repro="--scale 0.0002 --images 200"
+  tiny=$(mktemp --suffix .yaml)
+  python - "$tiny" <<'PY'
+import sys, yaml
+p = yaml.safe_load(open("params.yaml"))
+for name in ("dcgan", "sagan"):
+    p[name].update(g_ch=16, d_ch=16)
+yaml.safe_dump(p, open(sys.argv[1], "w"))
+PY
+  device=cpu; train="--params $tiny --iters 1 --warmup 1 --batch-size 8 --precisions fp32"
+  fid="--n 16 --batch-size 8 --ours-only"
+  repro="--scale 0.0002 --images 200 --stages prepare train@dcgan fid_reference fid@dcgan"
 else
   device=cuda; train="--iters 50 --warmup 5 --batch-size 64 --compile --graph"; fid="--n 2000 --batch-size 500"
   repro="--scale 0.04 --images 12000"

@@ -1,6 +1,6 @@
 """`dvc repro` shortened, timed stage by stage, and extrapolated to the default run.
 
-    python bench/pipeline_round.py [--scale 0.04] [--images 12000] [--device auto] [--keep DIR]
+    python bench/pipeline_round.py [--scale 0.04] [--images 12000] [--device auto] [--keep DIR] [--stages ...]
 
 A temporary git + DVC repo holds this checkout's files and params.yaml with the training
 lengths, checkpoint counts and FID sample sizes multiplied by `--scale`. Data: `--images`
@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=12000)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--keep", default=None, help="run in this folder and keep it")
+    parser.add_argument("--stages", nargs="+", default=STAGES, choices=STAGES, help="a subset, in pipeline order")
     args = parser.parse_args()
     env = dict(os.environ, DVC_NO_ANALYTICS="1", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     for key in ("AUTHOR", "COMMITTER"):
@@ -103,7 +104,7 @@ def main() -> None:
         print(f"shortened dvc repro: scale {args.scale}, {args.images} random 32-px images, device {args.device}")
         print(f"{'stage':<20} {'seconds':>9} {'x default':>10} {'default (extrapolated)':>23}")
         total_short = total_full = 0.0
-        for stage in STAGES:
+        for stage in [s for s in STAGES if s in args.stages]:
             start = time.perf_counter()
             result = subprocess.run(["dvc", "repro", "--single-item", stage], cwd=repo, env=env, capture_output=True,
                                     text=True)  # fmt: skip

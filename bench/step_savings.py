@@ -20,8 +20,8 @@ import dataclasses
 import time
 
 import torch
-
 from train_speed import random_split, sync  # bench/ is this script's own folder on sys.path
+
 from ganlab.config import load_params
 from ganlab.sampling import resolve_device
 from ganlab.training.loop import build_trainer
@@ -66,7 +66,8 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     device = resolve_device(args.device or params.device)
-    name_dev = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    threads = f"CPU, {torch.get_num_threads()} threads"
+    name_dev = torch.cuda.get_device_name(device) if device.type == "cuda" else threads
     print(f"device: {device} ({name_dev}), torch {torch.__version__}, batch {args.batch_size}, 32 px, "
           f"{args.iters} timed calls after {args.warmup}")  # fmt: skip
     print(f"{'model':<6} {'piece':<11} {'now':<34} {'ms':>8}   {'before':<34} {'ms':>8}  saved")
@@ -79,7 +80,8 @@ def main() -> None:
 
         def row(piece, now_label, now_ms, before_label, before_ms):
             saved = f"{1 - now_ms / before_ms:+.0%}" if before_ms else ""
-            print(f"{name:<6} {piece:<11} {now_label:<34} {now_ms:>8.2f}   {before_label:<34} {before_ms:>8.2f}  {saved}")
+            print(f"{name:<6} {piece:<11} {now_label:<34} {now_ms:>8.2f}   {before_label:<34} {before_ms:>8.2f}  "
+                  f"{saved}")  # fmt: skip
 
         frozen = ms_per_call(step.g_step, **timed)
         D.requires_grad_(True)
