@@ -6,17 +6,20 @@ the same step with one change undone.
 Per model (params.yaml widths, 32 px, random data), ms per call of:
 - the G update with D's weights frozen (now) and with D's weight gradients computed (before);
 - the D update with real and fake in one forward (now, D without BatchNorm) and in two (before);
+  DCGAN's D has BatchNorm and keeps its two forwards, so it has no such row;
 - Adam over G's and D's parameters: fused (now), foreach, and one tensor at a time;
-- the EMA of G: foreach sub/mul/add with a tensor weight and one foreach buffer copy (now), and
+- the EMA of G: foreach lerp with a tensor weight and one foreach buffer copy (now), and
   foreach lerp with a float and a copy per buffer (before);
 - the whole iteration (now).
-The "before" variants are the same code with one switch flipped, so nothing else differs.
+The "before" variants are the same code with one switch flipped, so nothing else differs; each
+pair is measured in alternating rounds (the median round is shown).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import statistics
 import time
 
 import torch
@@ -37,6 +40,17 @@ def ms_per_call(fn, *, iters: int, warmup: int, device: torch.device) -> float:
         fn()
     sync(device)
     return (time.perf_counter() - start) / iters * 1e3
+
+
+def side_by_side(now, before, *, rounds: int = 3, **timed) -> tuple[float, float]:
+    """ms per call of `now` and of `before` (each a (setup, fn) pair), measured in alternating
+    rounds and reported as the median round, so drift and warm-up favour neither."""
+    times = {0: [], 1: []}
+    for _ in range(rounds):
+        for key, (setup, fn) in enumerate((now, before)):
+            setup()
+            times[key].append(ms_per_call(fn, **timed))
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def legacy_ema(ema, model, decay: float) -> None:
@@ -70,7 +84,7 @@ def main() -> None:
     name_dev = torch.cuda.get_device_name(device) if device.type == "cuda" else threads
     print(f"device: {device} ({name_dev}), torch {torch.__version__}, batch {args.batch_size}, 32 px, "
           f"{args.iters} timed calls after {args.warmup}")  # fmt: skip
-    print(f"{'model':<6} {'piece':<11} {'now':<34} {'ms':>8}   {'before':<34} {'ms':>8}  saved")
+    print(f"{'model':<6} {'piece':<11} {'now':<30} {'ms':>8}   {'before':<38} {'ms':>8}  saved")
     for name in args.models:
         cfg = dataclasses.replace(params.model(name), batch_size=args.batch_size)
         trainer = build_trainer(name, cfg, seed=0, device=device, splits=[random_split(32)])
@@ -80,43 +94,44 @@ def main() -> None:
 
         def row(piece, now_label, now_ms, before_label, before_ms):
             saved = f"{1 - now_ms / before_ms:+.0%}" if before_ms else ""
-            print(f"{name:<6} {piece:<11} {now_label:<34} {now_ms:>8.2f}   {before_label:<34} {before_ms:>8.2f}  "
+            print(f"{name:<6} {piece:<11} {now_label:<30} {now_ms:>8.2f}   {before_label:<38} {before_ms:>8.2f}  "
                   f"{saved}")  # fmt: skip
 
-        frozen = ms_per_call(step.g_step, **timed)
-        D.requires_grad_(True)
         original_freeze = D.requires_grad_
-        D.requires_grad_ = lambda flag=True: D  # the G step can no longer freeze D: as before
-        unfrozen = ms_per_call(step.g_step, **timed)
-        D.requires_grad_ = original_freeze
+
+        def as_before():  # the G step can no longer freeze D: its weight gradients are computed
+            D.requires_grad_ = lambda flag=True: D
+
+        def as_now():
+            D.requires_grad_ = original_freeze
+
+        frozen, unfrozen = side_by_side((as_now, step.g_step), (as_before, step.g_step), **timed)
+        as_now()
         row("G update", "D frozen", frozen, "D's weight gradients computed", unfrozen)
 
         joint = step.joint_d
-        step.joint_d = True if joint else False
-        one = ms_per_call(step.d_step, **timed)
-        step.joint_d = False
-        two = ms_per_call(step.d_step, **timed)
-        step.joint_d = joint
         if joint:
+            one, two = side_by_side((lambda: setattr(step, "joint_d", True), step.d_step),
+                                    (lambda: setattr(step, "joint_d", False), step.d_step), **timed)  # fmt: skip
+            step.joint_d = joint
             row("D update", "real + fake in one forward", one, "two forwards", two)
-        else:
-            row("D update", "two forwards (BatchNorm D)", one, "(unchanged)", two)
 
         params_all = [p for net in (G, D) for p in net.parameters()]
-        fused = ms_per_call(adam_variant([p.detach().clone() for p in params_all], "fused", device), **timed)
-        foreach = ms_per_call(adam_variant([p.detach().clone() for p in params_all], "foreach", device), **timed)
-        loop = ms_per_call(adam_variant([p.detach().clone() for p in params_all], "per tensor", device), **timed)
+        steps = {kind: adam_variant([p.detach().clone() for p in params_all], kind, device)
+                 for kind in ("fused", "foreach", "per tensor")}  # fmt: skip
+        fused, foreach = side_by_side((lambda: None, steps["fused"]), (lambda: None, steps["foreach"]), **timed)
         row("Adam", "fused", fused, "foreach", foreach)
+        fused, loop = side_by_side((lambda: None, steps["fused"]), (lambda: None, steps["per tensor"]), **timed)
         row("Adam", "fused", fused, "one tensor at a time", loop)
 
         if state.averaged:
             ema = state.averaged["generator"]
             weight = torch.full((), 1e-3, device=device)
-            now = ms_per_call(lambda: update_ema(ema, G, weight), **timed)
-            before = ms_per_call(lambda: legacy_ema(ema, G, 0.999), **timed)
-            row("EMA", "foreach, tensor weight", now, "foreach lerp, copy per buffer", before)
+            now, before = side_by_side((lambda: None, lambda: update_ema(ema, G, weight)),
+                                       (lambda: None, lambda: legacy_ema(ema, G, 0.999)), **timed)  # fmt: skip
+            row("EMA", "foreach lerp, tensor weight", now, "foreach lerp, float, copy per buffer", before)
         whole = ms_per_call(step, **timed)
-        print(f"{name:<6} {'iteration':<11} {'n_dis D + G + EMA (now)':<34} {whole:>8.2f}   = {1e3 / whole:.2f} it/s")
+        print(f"{name:<6} {'iteration':<11} {'n_dis D + G + EMA (now)':<30} {whole:>8.2f}   = {1e3 / whole:.2f} it/s")
 
 
 if __name__ == "__main__":
