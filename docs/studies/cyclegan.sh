@@ -1,33 +1,30 @@
 #!/usr/bin/env bash
-# CycleGAN google -> twitter emojis (npm emoji-datasource-* 16.0.0) at 32 px with the reference's
-# details (ganlab's cyclegan defaults: pool of 50, jitter 286/256 and flip, identity 0.5 x lambda,
-# lsgan without the 1/2) and its lr schedule (constant, then linearly to 0 over the second half):
-#   ref_s0  seed 0    ref_s1  seed 1                     (the default details, lambda_cycle 10)
-#   noidt   seed 0, lambda_identity 0                    nopool  seed 0, pool_size 0
-# Shared: translator width 32 with 3 residual blocks, patch D width 64, batch 16, bf16, 20000
-# iterations (about 95 epochs of the 3380 training emojis), a checkpoint every 1000.
-# RUNS picks which train side by side, one thread each (default "ref_s0 ref_s1"); training
-# resumes exactly, so re-running `train` continues. Every checkpoint is scored on all 401 test
-# emojis of each domain (FID and KID vs the other domain's 401 test images, pytorch-fid Inception,
-# and the paired MAE and PSNR against the true twin). Every step is a stage script of the
-# pipeline, run on runs/cycle/ (git-ignored):
-#   nohup bash docs/studies/cyclegan.sh [prepare|train|reference|fid|report|render] > runs/cycle.log 2>&1 &
+# CycleGAN between the google and twitter emoji sets (npm emoji-datasource-* 16.0.0)
+# at 32 pixels (64 ran at 0.6 it/s with one thread on an Intel Xeon; 32 at 1.4), the CSC413 studies:
+#   l10s0  lambda_cycle 10, seed 0      l10s1  lambda_cycle 10, seed 1      l0s0  lambda_cycle 0, seed 0
+# Shared: translator width 32 with 3 residual blocks, patch D width 64, lsgan, Adam 2e-4 (0.5,
+# 0.999), batch 16, fp32, 1000 iterations, a checkpoint every 250; none of the reference's
+# details (no identity term, pool, jitter or flip; ganlab's 1/2 in the lsgan G term); those are
+# in cyclegan_reference.sh. The three train side by side
+# with one thread each on the 2 cores; training resumes exactly, so re-running `train` continues.
+# Every checkpoint is scored on all 401 test emojis of each domain (FID and KID vs the other
+# domain's 401 test images, pytorch-fid Inception, and the paired error against the true twin).
+# Every step is a stage script of the pipeline, run on runs/cycle1000/ (git-ignored).
+#   nohup bash docs/studies/cyclegan.sh [prepare|train|reference|fid|report|render] > runs/cycle1000.log 2>&1 &
 #   EMOJI_DIR=folder holding emoji-datasource-{google,twitter}-16.0.0.tgz (default: download)
 set -euo pipefail
 part=${1:-train}
-out=runs/cycle
-mkdir -p $out
-shared="cyclegan.source=${EMOJI_DIR:-download} cyclegan.resolution=32 cyclegan.iterations=20000
-  cyclegan.lr_decay=linear cyclegan.lr_decay_start=10000 cyclegan.ckpt_every=1000 cyclegan.g_ch=32 cyclegan.n_res_blocks=3
-  cyclegan.precision=bf16 fid.n_samples=401"
-python docs/studies/variant.py $out/ref_s0.yaml $shared
-python docs/studies/variant.py $out/ref_s1.yaml $shared seed=1 report.seed=2
-python docs/studies/variant.py $out/noidt.yaml $shared cyclegan.lambda_identity=0
-python docs/studies/variant.py $out/nopool.yaml $shared cyclegan.pool_size=0
-runs=${RUNS:-ref_s0 ref_s1}
+out=runs/cycle1000
+shared="cyclegan.source=${EMOJI_DIR:-download} cyclegan.resolution=32 cyclegan.iterations=1000
+  cyclegan.ckpt_every=250 cyclegan.g_ch=32 cyclegan.n_res_blocks=3 fid.n_samples=401
+  cyclegan.lambda_identity=0 cyclegan.lambda_adversarial=1 cyclegan.pool_size=0 cyclegan.jitter=1 cyclegan.flip=false"
+python docs/studies/variant.py $out/l10s0.yaml $shared
+python docs/studies/variant.py $out/l10s1.yaml $shared seed=1 report.seed=2
+python docs/studies/variant.py $out/l0s0.yaml $shared cyclegan.lambda_cycle=0
+runs="l10s0 l10s1 l0s0"
 data=$out/data
 if [ "$part" = prepare ]; then
-  python stages/prepare_cyclegan.py --params $out/ref_s0.yaml --a-train $data/a/train --a-test $data/a/test \
+  python stages/prepare_cyclegan.py --params $out/l10s0.yaml --a-train $data/a/train --a-test $data/a/test \
     --b-train $data/b/train --b-test $data/b/test --bad-files $data/bad_files.txt
 fi
 if [ "$part" = train ]; then
@@ -41,7 +38,7 @@ fid=$data/fid
 tests="--a-test $data/a/test --b-test $data/b/test"
 refs="--a-reference $fid/a.npz --b-reference $fid/b.npz"
 if [ "$part" = reference ]; then
-  python stages/reference_cyclegan.py --params $out/ref_s0.yaml --a-train $data/a/train --b-train $data/b/train \
+  python stages/reference_cyclegan.py --params $out/l10s0.yaml --a-train $data/a/train --b-train $data/b/train \
     $tests --a-out $fid/a.npz --b-out $fid/b.npz
 fi
 for run in $runs; do
