@@ -251,6 +251,11 @@ class NoiseGAN:
     ) -> None:
         (split,) = splits
         check_data(name, cfg, split, world)
+        if cfg.graph and device.type != "cuda":
+            raise GanlabError(
+                f"{name}.graph=true captures the training step as CUDA graphs and needs a CUDA device; "
+                f"found {device}. Set {name}.graph=false (`-S {name}.graph=false`) to train here"
+            )
         self.classes, self.batch_size = split.classes, cfg.batch_size
         self.state = build_state(
             name, cfg, num_classes=len(split.classes), resolution=split.resolution, seed=seed, device=device
@@ -258,11 +263,6 @@ class NoiseGAN:
         for net in self.state.nets.values():
             sync_batchnorm(net, world.distributed)
         batches = real_batches(split, self.state.rng, world)
-        if cfg.graph and device.type != "cuda":
-            raise GanlabError(
-                f"{name}.graph=true captures the training step as CUDA graphs and needs a CUDA device; "
-                f"found {device}. Set {name}.graph=false (`-S {name}.graph=false`) to train here"
-            )
         self.step = GANStep(self.state, cfg, real_batches=batches, world=world)
 
     def save_snapshot(self, path: Path, *, config: dict, iteration: int, seed: int) -> None:

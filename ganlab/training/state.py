@@ -67,12 +67,13 @@ class TrainState:
         for key, net in self.averaged.items():
             net.load_state_dict(state[f"{key}_ema"])
         for key, opt in self.optimizers.items():
-            built = [(group["lr"], group["fused"]) for group in opt.param_groups]
+            built = [(group["lr"], group["fused"], group["capturable"]) for group in opt.param_groups]
             opt.load_state_dict(state[key])
-            # The saved lr may be a float or on another device: the step keeps reading its own
-            # device tensor, now holding the saved value (set_schedules refills it anyway).
-            for group, (lr, fused) in zip(opt.param_groups, built):
-                group["lr"], group["fused"] = lr.fill_(float(group["lr"])), fused
+            # The saved lr may be a float or on another device, and the saved flags those of an
+            # older Adam: the step keeps its own kernel and its own lr tensor, now holding the
+            # saved value (set_schedules refills it anyway).
+            for group, (lr, fused, capturable) in zip(opt.param_groups, built):
+                group["lr"], group["fused"], group["capturable"] = lr.fill_(float(group["lr"])), fused, capturable
         for key, extra in self.extras.items():
             extra.load_state_dict(state[key])
         if state["rng"]["device"] == self.rng.device.type:
@@ -121,8 +122,10 @@ def adam(net: nn.Module | list[nn.Module], *, lr: float, cfg: TrainConfig, devic
     per step instead of several per tensor (bench/step_savings.py), and it takes a tensor lr."""
     nets = net if isinstance(net, list) else [net]
     params = [p for n in nets for p in n.parameters()]
+    # capturable: the step counts stay on the device, which a CUDA graph's replays need
+    capturable = getattr(cfg, "graph", False)
     return torch.optim.Adam(
-        params, lr=torch.tensor(lr, device=device), betas=(cfg.beta1, cfg.beta2), fused=True
+        params, lr=torch.tensor(lr, device=device), betas=(cfg.beta1, cfg.beta2), fused=True, capturable=capturable
     )
 
 
