@@ -63,7 +63,7 @@ def shortened(params: dict, *, scale: float, source: Path, device: str) -> dict:
 
 def factor(stage: str, full: dict, short: dict) -> float:
     """How many times the default run repeats this stage's work, against the shortened run."""
-    name = stage.split("@")[-1].removesuffix("_cyclegan") if "@" in stage else "cyclegan"
+    name = stage.split("@")[1] if "@" in stage else "cyclegan"  # train@dcgan; train_cyclegan
     if stage.startswith("train"):
         return full[name]["iterations"] / short[name]["iterations"]
     if stage.startswith("fid@") or stage == "fid_cyclegan":

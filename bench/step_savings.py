@@ -20,10 +20,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
-import time
 
 import torch
-from train_speed import random_split, sync  # bench/ is this script's own folder on sys.path
+from train_speed import its_per_second, random_split  # bench/ is this script's own folder on sys.path
 
 from ganlab.config import load_params
 from ganlab.sampling import resolve_device
@@ -32,14 +31,7 @@ from ganlab.training.state import update_ema
 
 
 def ms_per_call(fn, *, iters: int, warmup: int, device: torch.device) -> float:
-    for _ in range(warmup):
-        fn()
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(iters):
-        fn()
-    sync(device)
-    return (time.perf_counter() - start) / iters * 1e3
+    return 1e3 / its_per_second(fn, iters=iters, warmup=warmup, device=device)
 
 
 def side_by_side(now, before, *, rounds: int = 3, **timed) -> tuple[float, float]:

@@ -118,8 +118,6 @@ class CycleGAN:
         """A training batch of one domain, jittered and flipped with the training RNG."""
         cfg = self.cfg
         x, _ = batches.batch(cfg.batch_size)
-        if cfg.jitter == 1.0 and not cfg.flip:
-            return x
         x = jitter_flip(x, scale=cfg.jitter, flip=cfg.flip, generator=self.state.rng, world=self.world)
         return x.contiguous(memory_format=MEMORY_FORMAT)
 
