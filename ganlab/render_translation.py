@@ -75,7 +75,8 @@ def translation_progress_figure(checkpoints: list[Path], test: dict[str, Split],
 
 def translation_curves(fid_csv: Path, report: dict) -> plt.Figure:
     """FID per direction and, where paired, MAE per direction against iteration; dashed: the
-    report's "do nothing" baseline (the source images as they are) of the same colour."""
+    report's "do nothing" baseline (the source images as they are) of the same colour; dotted:
+    the recolouring oracle (each source fitted to its twin's colours, a bound, not a translator)."""
     with open(fid_csv, newline="") as f:
         rows = list(csv.DictReader(f))
     x = [int(r["iteration"]) for r in rows]
@@ -92,16 +93,24 @@ def translation_curves(fid_csv: Path, report: dict) -> plt.Figure:
                 label=f"{direction[0].upper()}→{direction[1].upper()}",
             )
             entry = report["cyclegan"][direction]
-            baseline = entry["identity"]["fid"] if metric == "fid" else entry.get("paired", {}).get("identity", {})
-            value = baseline if metric == "fid" else baseline.get("mae")
-            if value is not None:
-                ax.axhline(
-                    value,
-                    color=line.get_color(),
-                    linestyle="--",
-                    alpha=0.7,
-                    label=f"{direction[0].upper()} as is (identity): {value:.1f}",
-                )
+            paired = entry.get("paired", {})
+            baselines = (
+                [("--", "as is (identity)", entry["identity"]["fid"])]
+                if metric == "fid"
+                else [
+                    ("--", "as is (identity)", paired.get("identity", {}).get("mae")),
+                    (":", "recoloured to its twin (oracle)", paired.get("recolour_oracle", {}).get("mae")),
+                ]
+            )
+            for style, what, value in baselines:
+                if value is not None:
+                    ax.axhline(
+                        value,
+                        color=line.get_color(),
+                        linestyle=style,
+                        alpha=0.7,
+                        label=f"{direction[0].upper()} {what}: {value:.1f}",
+                    )
         ax.set(xlabel="iteration", ylabel=f"{name} (lower is better)", title=f"{name}, {n} test images per direction")
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)

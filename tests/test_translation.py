@@ -18,6 +18,7 @@ from ganlab.metrics.translation import (
     pair_indices,
     paired_baselines,
     paired_error,
+    recoloured_to_twins,
 )
 from ganlab.metrics.translation_report import select_translator, write_translation_report
 from tests.conftest import REPO
@@ -52,6 +53,21 @@ def test_identity_baseline_compares_each_source_with_its_own_twin():
     assert out["identity"]["mae"] == pytest.approx(10 / 3)
     # the constant image rounds to 20: |20 - 0|, |20 - 50|, |20 - 90|
     assert out["mean_of_target"]["mae"] == pytest.approx((20 + 30 + 70) / 3)
+
+
+def test_the_recolouring_oracle_recovers_a_colour_map_and_never_loses_to_identity():
+    g = torch.Generator().manual_seed(0)
+    source = torch.randint(0, 64, (4, 3, 8, 8), generator=g, dtype=torch.uint8) * 4
+    mix = torch.tensor([[0.5, 0.25, 0.0], [0.25, 0.25, 0.25], [0.0, 0.25, 0.5]], dtype=torch.float64)
+    twins = (torch.einsum("dc,nchw->ndhw", mix, source.double()) + 20).to(torch.uint8)  # whole levels, in 0..255
+    assert paired_error(recoloured_to_twins(source, twins), twins)["mae"] == 0.0
+    # with unrelated twins the fit is least squares over a family holding "do nothing"
+    other = torch.randint(0, 256, (4, 3, 8, 8), generator=g, dtype=torch.uint8)
+    fitted = paired_error(recoloured_to_twins(source, other), other)
+    assert fitted["psnr"] > paired_error(source, other)["psnr"]
+    # a flat source has collinear columns: the fit falls back to the twin's mean colour
+    flat = _images([7, 7])
+    assert recoloured_to_twins(flat, _images([30, 50])).flatten().tolist() == [30] * 48 + [50] * 48
 
 
 def test_scores_select_and_report_on_a_paired_fixture(domains):  # noqa: F811
@@ -93,6 +109,8 @@ def test_scores_select_and_report_on_a_paired_fixture(domains):  # noqa: F811
     # B is A's negative: "doing nothing" is off by |2x - 255| per pixel on average.
     a = np.load(domains / "data/a/test/images.npy").astype(float)
     assert row["ab"]["paired"]["identity"]["mae"] == pytest.approx(np.abs(2 * a - 255).mean())
+    # ... while recolouring each image to its twin (255 - x, an affine colour map) is exact
+    assert row["ab"]["paired"]["recolour_oracle"] == {"mae": 0.0, "psnr": None}
     assert json.loads((domains / "report.json").read_text()) == report
 
 

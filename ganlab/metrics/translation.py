@@ -71,13 +71,33 @@ def pair_indices(source_keys: list[str] | None, target_keys: list[str] | None) -
     return np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
 
 
+def recoloured_to_twins(source: Tensor, twins: Tensor) -> Tensor:
+    """Each source image recoloured by the affine colour map (C×C matrix plus offset, least
+    squares over its pixels) that best fits its own twin.
+
+    The fit sees the twin, so no translator can do this; it bounds what a translation that keeps
+    the source's shapes and only changes its colours can reach: no such per-image affine
+    recolouring has a higher PSNR (its MAE is close to, not exactly, the smallest)."""
+    x = source.double().flatten(2).transpose(1, 2)  # (n, H·W, C)
+    x = torch.cat([x, torch.ones_like(x[..., :1])], dim=-1)  # (n, H·W, C+1): the offset's column
+    y = twins.double().flatten(2).transpose(1, 2)  # (n, H·W, C)
+    # gelsy (the CPU default) copes with flat images, whose columns are collinear
+    w = torch.linalg.lstsq(x, y).solution  # (n, C+1, C)
+    return (x @ w).round().clamp(0, 255).to(torch.uint8).transpose(1, 2).reshape(twins.shape)
+
+
 def paired_baselines(source: Tensor, target: Tensor, pairs, target_train_mean: Tensor) -> dict[str, dict]:
     """What a translation's paired error must beat: doing nothing (the source image itself), and
-    the mean training image of the target domain (the best constant under MSE)."""
+    the mean training image of the target domain (the best constant under MSE); and what it can
+    hardly beat without moving shapes: each source recoloured to fit its twin (an oracle)."""
     i, j = pairs
     twins = target[j]
     constant = target_train_mean.round().clamp(0, 255).to(torch.uint8).expand_as(twins)
-    return {"identity": paired_error(source[i], twins), "mean_of_target": paired_error(constant, twins)}
+    return {
+        "identity": paired_error(source[i], twins),
+        "mean_of_target": paired_error(constant, twins),
+        "recolour_oracle": paired_error(recoloured_to_twins(source[i], twins), twins),
+    }
 
 
 class Domains:

@@ -117,7 +117,9 @@ def write_translation_report(
     report["protocol"]["baselines"] = (
         "identity: the source test images as they are; floor: real training images of the target domain, as many as "
         "its test images; "
-        "mean_of_target: the mean training image of the target domain (paired error only)"
+        "mean_of_target: the mean training image of the target domain (paired error only); "
+        "recolour_oracle: each source image under the affine colour map fitted to its own twin, a bound for "
+        "translations that keep the source's shapes, not a translator (paired error only)"
     )
     kid_first = report["protocol"]["headline"] == "kid"
     _, features = score_translators(translators, domains, inception=inception, n=None, batch_size=batch_size)
