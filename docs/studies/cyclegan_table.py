@@ -1,0 +1,86 @@
+"""The tables of the CycleGAN emoji study (docs/studies/cyclegan_emoji.md) from its runs' files:
+
+    python docs/studies/cyclegan_table.py --out runs/cycle --runs ref_s0 ref_s1
+
+One table of the best checkpoints as `report_cyclegan` re-scored them, with the baselines of the
+first run's report (they depend on the test images only, the same for every run), and one of
+each run's curve (`fid_cyclegan`'s fid.csv) at every `--every` iterations, the paired MAE also as
+a percentage below the identity baseline's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+NAMES = {"ab": "google→twitter", "ba": "twitter→google"}
+
+
+def _cells(scores: dict | None, paired: dict | None) -> list[str]:
+    scores, paired = scores or {}, paired or {}
+    kid, fid = scores.get("kid"), scores.get("fid")
+    mae, psnr = paired.get("mae"), paired.get("psnr")
+    return [
+        f"{1000 * kid:.1f}" if kid is not None else "",
+        f"{fid:.1f}" if fid is not None else "",
+        f"{mae:.1f}" if mae is not None else "",
+        f"{psnr:.2f}" if psnr is not None else "",
+    ]
+
+
+def best_table(out: Path, runs: list[str]) -> list[str]:
+    lines = [
+        "| run | checkpoint | direction | KID ×10³ | FID | paired MAE | PSNR (dB) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in runs:
+        row = json.loads((out / run / "report.json").read_text())["cyclegan"]
+        for k, d in enumerate(NAMES):
+            lead = [run, str(row["iteration"])] if k == 0 else ["", ""]
+            lines.append("| " + " | ".join(lead + [NAMES[d]] + _cells(row[d], row[d]["paired"]["translation"])) + " |")
+    first = json.loads((out / runs[0] / "report.json").read_text())["cyclegan"]
+    for name, key in (("identity (the source as it is)", "identity"), ("mean training image of the target", "mean_of_target"),
+                      ("recolouring oracle (fitted to each twin)", "recolour_oracle"),
+                      ("floor: 401 real training images of the target", "floor")):  # fmt: skip
+        for d in NAMES:
+            scores = first[d].get(key)
+            lines.append("| " + " | ".join([f"*{name}*", "", NAMES[d]] + _cells(scores, first[d]["paired"].get(key))) + " |")
+    return lines
+
+
+def curve_table(out: Path, runs: list[str], every: int) -> list[str]:
+    identity = json.loads((out / runs[0] / "report.json").read_text())["cyclegan"]
+    base = {d: identity[d]["paired"]["identity"]["mae"] for d in NAMES}
+    lines = [
+        "| run | iteration | mean FID | KID ×10³ g→t / t→g | MAE g→t (below identity) | MAE t→g (below identity) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in runs:
+        with open(out / run / "fid.csv", newline="") as f:
+            rows = [r for r in csv.DictReader(f) if int(r["iteration"]) % every == 0]
+        for r in rows:
+            mae = {d: float(r[f"mae_{d}"]) for d in NAMES}
+            below = {d: 100 * (1 - mae[d] / base[d]) for d in NAMES}
+            lines.append(
+                f"| {run} | {r['iteration']} | {float(r['fid']):.1f} | "
+                f"{1000 * float(r['kid_ab']):.1f} / {1000 * float(r['kid_ba']):.1f} | "
+                + " | ".join(f"{mae[d]:.1f} ({below[d]:.1f}%)" for d in NAMES)
+                + " |"
+            )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("runs/cycle"))
+    parser.add_argument("--runs", nargs="+", default=["ref_s0", "ref_s1"])
+    parser.add_argument("--every", type=int, default=2000)
+    args = parser.parse_args()
+    print("\n".join(best_table(args.out, args.runs)), end="\n\n")
+    print("\n".join(curve_table(args.out, args.runs, args.every)))
+
+
+if __name__ == "__main__":
+    main()
