@@ -16,11 +16,18 @@ import json
 from pathlib import Path
 
 NAMES = {"ab": "google→twitter", "ba": "twitter→google"}
+BASELINES = {  # report.json's key -> the table's name
+    "identity": "identity (the source as it is)",
+    "mean_of_target": "mean training image of the target",
+    "recolour_oracle": "recolouring oracle (fitted to each twin)",
+    "floor": "floor: 401 real training images of the target",
+}
 
 
 def _cells(scores: dict | None, paired: dict | None) -> list[str]:
     scores, paired = scores or {}, paired or {}
     kid, fid = scores.get("kid"), scores.get("fid")
+    kid = kid["mean"] if isinstance(kid, dict) else kid  # the report's KID has its mean and spread
     mae, psnr = paired.get("mae"), paired.get("psnr")
     return [
         f"{1000 * kid:.1f}" if kid is not None else "",
@@ -41,12 +48,10 @@ def best_table(out: Path, runs: list[str]) -> list[str]:
             lead = [run, str(row["iteration"])] if k == 0 else ["", ""]
             lines.append("| " + " | ".join(lead + [NAMES[d]] + _cells(row[d], row[d]["paired"]["translation"])) + " |")
     first = json.loads((out / runs[0] / "report.json").read_text())["cyclegan"]
-    for name, key in (("identity (the source as it is)", "identity"), ("mean training image of the target", "mean_of_target"),
-                      ("recolouring oracle (fitted to each twin)", "recolour_oracle"),
-                      ("floor: 401 real training images of the target", "floor")):  # fmt: skip
-        for d in NAMES:
-            scores = first[d].get(key)
-            lines.append("| " + " | ".join([f"*{name}*", "", NAMES[d]] + _cells(scores, first[d]["paired"].get(key))) + " |")
+    for key, name in BASELINES.items():
+        for k, d in enumerate(NAMES):
+            cells = _cells(first[d].get(key), first[d]["paired"].get(key))
+            lines.append("| " + " | ".join([f"*{name}*" if k == 0 else "", "", NAMES[d]] + cells) + " |")
     return lines
 
 
