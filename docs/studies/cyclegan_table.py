@@ -37,17 +37,16 @@ def _cells(scores: dict | None, paired: dict | None) -> list[str]:
     ]
 
 
-def best_table(out: Path, runs: list[str]) -> list[str]:
+def best_table(reports: dict[str, dict]) -> list[str]:
     lines = [
         "| run | checkpoint | direction | KID ×10³ | FID | paired MAE | PSNR (dB) |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for run in runs:
-        row = json.loads((out / run / "report.json").read_text())["cyclegan"]
+    for run, row in reports.items():
         for k, d in enumerate(NAMES):
             lead = [run, str(row["iteration"])] if k == 0 else ["", ""]
             lines.append("| " + " | ".join(lead + [NAMES[d]] + _cells(row[d], row[d]["paired"]["translation"])) + " |")
-    first = json.loads((out / runs[0] / "report.json").read_text())["cyclegan"]
+    first = next(iter(reports.values()))
     for key, name in BASELINES.items():
         for k, d in enumerate(NAMES):
             cells = _cells(first[d].get(key), first[d]["paired"].get(key))
@@ -55,14 +54,14 @@ def best_table(out: Path, runs: list[str]) -> list[str]:
     return lines
 
 
-def curve_table(out: Path, runs: list[str], every: int) -> list[str]:
-    identity = json.loads((out / runs[0] / "report.json").read_text())["cyclegan"]
-    base = {d: identity[d]["paired"]["identity"]["mae"] for d in NAMES}
+def curve_table(out: Path, reports: dict[str, dict], every: int) -> list[str]:
+    first = next(iter(reports.values()))
+    base = {d: first[d]["paired"]["identity"]["mae"] for d in NAMES}
     lines = [
         "| run | iteration | mean FID | KID ×10³ g→t / t→g | MAE g→t (below identity) | MAE t→g (below identity) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for run in runs:
+    for run in reports:
         with open(out / run / "fid.csv", newline="") as f:
             rows = [r for r in csv.DictReader(f) if int(r["iteration"]) % every == 0]
         for r in rows:
@@ -83,8 +82,9 @@ def main() -> None:
     parser.add_argument("--runs", nargs="+", default=["ref_s0", "ref_s1"])
     parser.add_argument("--every", type=int, default=2000)
     args = parser.parse_args()
-    print("\n".join(best_table(args.out, args.runs)), end="\n\n")
-    print("\n".join(curve_table(args.out, args.runs, args.every)))
+    reports = {run: json.loads((args.out / run / "report.json").read_text())["cyclegan"] for run in args.runs}
+    print("\n".join(best_table(reports)), end="\n\n")
+    print("\n".join(curve_table(args.out, reports, args.every)))
 
 
 if __name__ == "__main__":
