@@ -16,6 +16,11 @@ def stage_parser(description: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def add_seed(parser: argparse.ArgumentParser) -> None:
+    """`--seed S`: which entry of `seeds` this run is (dvc.yaml passes each one to its own stage)."""
+    parser.add_argument("--seed", type=int, required=True, help="the run's entry of params.yaml's seeds")
+
+
 def run_stage(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentParser) -> None:
     """Parse the paths dvc.yaml passes, run `main`, and exit 2 with a clean message on bad input."""
     args = parser.parse_args()

@@ -197,7 +197,9 @@ class FIDConfig:
 @dataclass(frozen=True, kw_only=True)
 class ReportConfig:
     n_samples: int = _check(ge=2)
-    seed: int = _check(ge=0)  # must differ from the top-level seed the FID curve used
+    # the report's latents are drawn with (the run's seed + this); >= 1 keeps them apart from the
+    # curve's, which chose the checkpoint (RunSeeds)
+    seed: int = _check(ge=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -215,8 +217,24 @@ class DistributedConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RunSeeds:
+    """Every seed one run of `seeds` uses, derived from its entry: the one place that says how."""
+
+    training: int  # weight init, data order, noise and augmentation draws (the training RNG)
+    curve: int  # latents of every checkpoint's FID (the curve that picks the best checkpoint)
+    report: int  # fresh latents of the best checkpoint's re-score
+    entry: int  # the `seeds` entry itself
+
+    @classmethod
+    def of(cls, entry: int, report: ReportConfig) -> RunSeeds:
+        return cls(training=entry, curve=entry, report=entry + report.seed, entry=entry)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Params:
-    seed: int = _check(ge=0)
+    # one training run per entry: each trains, is scored and reported on its own (RunSeeds), and
+    # `summarize` gives every metric's mean and 95% CI over them
+    seeds: list[int]
     device: str = _check(pattern=r"auto|cpu|cuda(:\d+)?")
     data: DataConfig
     dcgan: DCGANConfig
@@ -226,6 +244,16 @@ class Params:
     report: ReportConfig
     render: RenderConfig
     distributed: DistributedConfig
+
+    def __post_init__(self) -> None:
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+            raise ParamsError(f"seeds: expected a non-empty list of distinct integers >= 0, found {self.seeds!r}")
+
+    def run_seeds(self, entry: int) -> RunSeeds:
+        """The seeds of the run for `entry`, which must be one of `seeds` (a stage's --seed)."""
+        if entry not in self.seeds:
+            raise ParamsError(f"seed {entry}: not in seeds {self.seeds}; a run's seed must be one of them")
+        return RunSeeds.of(entry, self.report)
 
     def model(self, name: str) -> TrainConfig:
         if name not in MODEL_SECTIONS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -252,21 +253,44 @@ def render_plots(
         save(interpolation_figure(images, steps=8, names=names), f"{model}_interpolation.png")
     for model, live_dir in lives.items():
         save(loss_figure(model, live_dir), f"{model}_loss.png")
-    stats = load_statistics(reference_stats)
     n_curve = max(r["n_samples"] for path in fid_csvs.values() for r in read_fid_csv(path))
-    floor_feats = load_features(floor_features)[0][:n_curve]
-    ref_feats = load_features(reference_features)[0]
-    floors = {
-        "fid": floor_fid(floor_feats, FrechetReference(stats["mu"], stats["sigma"]), n=n_curve),
-        "kid": (kid(floor_feats, ref_feats)["mean"], len(floor_feats)),
-    }
-    split, size, pool = reference_info(stats, reference_stats)
-    k_words = f"precision, recall, density, coverage (k = {PRDC_K})"
-    title = describe(n_samples=n_curve, reference_size=size, reference_split=split, reference_pool=pool, metric=k_words)
-    save(prdc_figure(fid_csvs, title=title, floor=prdc(floor_feats, ref_feats)), "prdc.png")
-    for metric, floor in floors.items():
-        figure = curve_figure(
-            fid_csvs, metric=metric, reference_size=size, reference_split=split, reference_pool=pool, floor=floor
-        )
+    floors = CurveFloors.of(reference_stats, reference_features, floor_features, n_curve=n_curve)
+    save(prdc_figure(fid_csvs, title=floors.prdc_title, floor=floors.prdc), "prdc.png")
+    for metric in ("fid", "kid"):
+        figure = curve_figure(fid_csvs, metric=metric, **floors.reference, floor=getattr(floors, metric))
         save(figure, f"{metric}.png")
     return written
+
+
+@dataclass(frozen=True, kw_only=True)
+class CurveFloors:
+    """The real-data floor of the curve protocol (`n_curve` real images outside the reference),
+    and the reference's description, for every curve figure."""
+
+    fid: tuple[float, int]
+    kid: tuple[float, int]
+    prdc: dict[str, float]
+    prdc_title: str
+    reference: dict  # reference_size, reference_split, reference_pool
+    n_samples: int  # generated per checkpoint on the curve
+
+    def title(self, metric: str) -> str:
+        return describe(n_samples=self.n_samples, **self.reference, metric=metric)
+
+    @classmethod
+    def of(cls, reference_stats: Path, reference_features: Path, floor_features: Path, *, n_curve: int) -> CurveFloors:
+        stats = load_statistics(reference_stats)
+        floor_feats = load_features(floor_features)[0][:n_curve]
+        ref_feats = load_features(reference_features)[0]
+        split, size, pool = reference_info(stats, reference_stats)
+        k_words = f"precision, recall, density, coverage (k = {PRDC_K})"
+        return cls(
+            fid=floor_fid(floor_feats, FrechetReference(stats["mu"], stats["sigma"]), n=n_curve),
+            kid=(kid(floor_feats, ref_feats)["mean"], len(floor_feats)),
+            prdc=prdc(floor_feats, ref_feats),
+            prdc_title=describe(
+                n_samples=n_curve, reference_size=size, reference_split=split, reference_pool=pool, metric=k_words
+            ),
+            reference=dict(reference_size=size, reference_split=split, reference_pool=pool),
+            n_samples=n_curve,
+        )

@@ -1,8 +1,9 @@
-"""DVC stage `fid@<model>`: FID and KID of every checkpoint -> metrics/<model>/fid.csv (cached per checkpoint)."""
+"""DVC stage `fid@<model>-<seed>`: FID, KID, precision, recall, density and coverage of every checkpoint
+-> metrics/seeds/<seed>/<model>/fid.csv (cached per checkpoint)."""
 
 import argparse
 
-from ganlab.cli import run_stage, stage_parser
+from ganlab.cli import add_seed, run_stage, stage_parser
 from ganlab.config import load_params
 from ganlab.distributed import relaunch
 from ganlab.metrics.evaluate import evaluate_checkpoints
@@ -18,7 +19,7 @@ def main(args: argparse.Namespace) -> None:
         reference_path=args.reference,
         reference_features_path=args.reference_features,
         cfg=params.fid,
-        seed=params.seed,
+        seed=params.run_seeds(args.seed).curve,
         device=params.device,
         csv_out=args.out,
         cache_path=args.cache,
@@ -31,6 +32,7 @@ def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = stage_parser(__doc__)
+    add_seed(parser)
     parser.add_argument("--checkpoints", required=True)
     parser.add_argument("--reference", required=True)
     parser.add_argument("--reference-features", required=True)

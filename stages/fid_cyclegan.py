@@ -1,5 +1,5 @@
-"""DVC stage `fid_cyclegan`: FID, KID and paired error of every checkpoint in both directions
--> metrics/cyclegan/fid.csv (cached per checkpoint)."""
+"""DVC stage `fid_cyclegan@<seed>`: FID, KID and paired error of every checkpoint in both directions
+-> metrics/cyclegan/seeds/<seed>/fid.csv (cached per checkpoint)."""
 
 import argparse
 

@@ -1,9 +1,10 @@
-"""DVC stage `render`: best generators, checkpoints and metric tables -> PNG grids and curves in plots/."""
+"""DVC stage `render@<seed>`: a run's best generators, checkpoints and metric tables -> PNG grids and
+curves in plots/seeds/<seed>/."""
 
 import argparse
 from pathlib import Path
 
-from ganlab.cli import run_stage, stage_parser
+from ganlab.cli import add_seed, run_stage, stage_parser
 from ganlab.config import load_params
 from ganlab.render import render_plots
 
@@ -19,7 +20,7 @@ def main(args: argparse.Namespace) -> None:
         reference_features=Path(args.reference_features),
         floor_features=Path(args.floor_features),
         out=Path(args.out),
-        seed=params.seed,
+        seed=params.run_seeds(args.seed).curve,
         interpolate=params.render.interpolate,
         class_grids=args.class_grids,
     )
@@ -28,6 +29,7 @@ def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = stage_parser(__doc__)
+    add_seed(parser)
     pair = dict(nargs=2, action="append", required=True)
     parser.add_argument("--best", **pair, metavar=("MODEL", "CHECKPOINT"))
     parser.add_argument("--checkpoints", **pair, metavar=("MODEL", "FOLDER"), help="for the progress grids")

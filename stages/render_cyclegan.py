@@ -1,4 +1,4 @@
-"""DVC stage `render_cyclegan`: translation grids of fixed test images (both directions), their
+"""DVC stage `render_cyclegan@<seed>`: translation grids of fixed test images (both directions), their
 progress over checkpoints, FID and paired-error curves, and the training losses."""
 
 import argparse

@@ -1,9 +1,9 @@
-"""DVC stage `report`: each best checkpoint re-scored on fresh latents -> metrics/report.json
+"""DVC stage `report@<seed>`: each best checkpoint re-scored on fresh latents -> metrics/seeds/<seed>/report.json
 (FID, KID, per-class FID, the curve's FID beside them, the real-data floor, the protocol)."""
 
 import argparse
 
-from ganlab.cli import run_stage, stage_parser
+from ganlab.cli import add_seed, run_stage, stage_parser
 from ganlab.config import load_params
 from ganlab.distributed import relaunch
 from ganlab.metrics.report import write_report
@@ -19,8 +19,8 @@ def main(args: argparse.Namespace) -> None:
         reference_stats=args.reference,
         reference_features=args.reference_features,
         floor_features=args.floor_features,
-        cfg=params.report,
-        curve_seed=params.seed,
+        seeds=params.run_seeds(args.seed),
+        n_samples=params.report.n_samples,
         batch_size=params.fid.batch_size,
         device=params.device,
         out=args.out,
@@ -42,6 +42,7 @@ def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = stage_parser(__doc__)
+    add_seed(parser)
     parser.add_argument("--best", nargs=2, action="append", required=True, metavar=("MODEL", "CHECKPOINT"))
     parser.add_argument("--best-json", required=True)
     parser.add_argument("--reference", required=True)

@@ -1,5 +1,5 @@
-"""DVC stage `report_cyclegan`: the chosen checkpoint re-scored on every test image, beside the
-identity, floor and mean-of-target baselines -> metrics/cyclegan/report.json."""
+"""DVC stage `report_cyclegan@<seed>`: the chosen checkpoint re-scored on every test image, beside the
+identity, floor and mean-of-target baselines -> metrics/cyclegan/seeds/<seed>/report.json."""
 
 import argparse
 import json

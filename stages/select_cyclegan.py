@@ -1,5 +1,5 @@
-"""DVC stage `select_cyclegan`: metrics/cyclegan/fid.csv -> the checkpoint with the lowest mean
-FID of the two directions (metrics/cyclegan/best.json and a copy of it)."""
+"""DVC stage `select_cyclegan@<seed>`: metrics/cyclegan/seeds/<seed>/fid.csv -> the checkpoint with the lowest mean
+FID of the two directions (metrics/cyclegan/seeds/<seed>/best.json and a copy of it)."""
 
 import argparse
 

@@ -1,9 +1,9 @@
-"""DVC stages `train@<model>` and `train_cyclegan`: prepared training split(s) -> models/<model>/
+"""DVC stages `train@<model>-<seed>` and `train_cyclegan@<seed>`: prepared training split(s) -> models/seeds/<seed>/<model>/
 (+ the DVCLive directory of its training metrics and previews)."""
 
 import argparse
 
-from ganlab.cli import run_stage, stage_parser
+from ganlab.cli import add_seed, run_stage, stage_parser
 from ganlab.config import load_params
 from ganlab.distributed import relaunch
 from ganlab.training.loop import train
@@ -16,7 +16,7 @@ def main(args: argparse.Namespace) -> None:
     train(
         args.model,
         params.model(args.model),
-        seed=params.seed,
+        seed=params.run_seeds(args.seed).training,
         device=params.device,
         data_paths=args.data,
         out_dir=args.out,
@@ -27,6 +27,7 @@ def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = stage_parser(__doc__)
     parser.add_argument("--model", required=True)
+    add_seed(parser)
     parser.add_argument("--data", required=True, action="append", help="a prepared split (cyclegan: A, then B)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--live", required=True, help="DVCLive directory")

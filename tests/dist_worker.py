@@ -18,5 +18,5 @@ if __name__ == "__main__":
     params_path, model, data, out = sys.argv[1:]
     torch.set_default_dtype(torch.float64)
     params = load_params(params_path)
-    train(model, params.model(model), seed=params.seed, device="cpu", data_paths=[data], out_dir=f"{out}/models",
+    train(model, params.model(model), seed=params.seeds[0], device="cpu", data_paths=[data], out_dir=f"{out}/models",
           live_dir=f"{out}/live", progress=False)  # fmt: skip

@@ -59,7 +59,18 @@ def cifar_params(cifar: Path, **overrides) -> dict:
             **overrides}  # fmt: skip
 
 
-NOISE_STAGES = {"prepare", "train@dcgan", "train@sagan", "fid_reference", "fid@dcgan", "fid@sagan", "select",
-                "report", "render"}  # fmt: skip
-CYCLEGAN_STAGES = {"prepare_cyclegan", "train_cyclegan", "reference_cyclegan", "fid_cyclegan", "select_cyclegan",
-                   "report_cyclegan", "render_cyclegan"}  # fmt: skip
+def noise_stages(*seeds: int) -> set[str]:
+    """The GAN chain's stages for these entries of `seeds` (default: the one run, seed 0)."""
+    seeds = seeds or (0,)
+    per_seed = {f"{stage}@{m}-{s}" for stage in ("train", "fid") for m in ("dcgan", "sagan") for s in seeds}
+    per_run = {f"{stage}@{s}" for stage in ("select", "report", "render") for s in seeds}
+    return {"prepare", "fid_reference", "summarize"} | per_seed | per_run
+
+
+def cyclegan_stages(*seeds: int) -> set[str]:
+    seeds = seeds or (0,)
+    per_run = {f"{stage}_cyclegan@{s}" for stage in ("train", "fid", "select", "report", "render") for s in seeds}
+    return {"prepare_cyclegan", "reference_cyclegan", "summarize_cyclegan"} | per_run
+
+
+NOISE_STAGES, CYCLEGAN_STAGES = noise_stages(), cyclegan_stages()

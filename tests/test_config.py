@@ -55,7 +55,10 @@ _DELETE = object()
         ("dcgan.upsample", "bilinear", "dcgan.upsample: expected one of 'deconv', 'upconv', found 'bilinear'"),
         ("dcgan.spectral_norm", 0, "dcgan.spectral_norm: expected bool, found 0"),
         ("sagan.upsample", "upconv", "unknown key sagan.upsample"),
-        ("report.seed", -1, "report.seed: expected a value >= 0, found -1"),
+        ("report.seed", 0, "report.seed: expected a value >= 1, found 0"),
+        ("seeds", [], "seeds: expected a non-empty list of distinct integers >= 0, found []"),
+        ("seeds", [1, 1], "seeds: expected a non-empty list of distinct integers >= 0, found [1, 1]"),
+        ("seeds", 3, "seeds: expected a list of int, found 3 (int)"),
         ("report.n_samples", 1, "report.n_samples: expected a value >= 2, found 1"),
         (
             "render.interpolate",

@@ -50,7 +50,7 @@ def _params(tmp_path, name, *, nproc, max_restarts=3, **overrides):
 
 def _train_cmd(tmp_path, name, out, params):
     return [sys.executable, str(REPO / "stages/train.py"), "--params", str(params), "--model", name,
-            "--data", str(tmp_path / "train"), "--out", str(tmp_path / out / "models"),
+            "--seed", "0", "--data", str(tmp_path / "train"), "--out", str(tmp_path / out / "models"),
             "--live", str(tmp_path / out / "live")]  # fmt: skip
 
 

@@ -15,8 +15,8 @@ from tests.dvc_repo import cifar_params, env, make_repo, run
 
 
 def test_flatten_and_the_command_round_trip(tmp_path):
-    assert flatten({"data": {"emoji": {"vendors": ["google"]}}, "seed": 1}) == {
-        "data.emoji.vendors": ["google"], "seed": 1}  # fmt: skip
+    assert flatten({"data": {"emoji": {"vendors": ["google"]}}, "seeds": [1]}) == {
+        "data.emoji.vendors": ["google"], "seeds": [1]}  # fmt: skip
     sets = {"render.interpolate": [1, 9], "sagan.lr_d": 4e-4, "data.source": "/a b/c", "sagan.diffaug": ""}
     command = dvc_command("quick", sets, ["report", "render"], ["--queue"])
     assert command[:5] == ["dvc", "exp", "run", "-n", "quick"] and command[-3:] == ["--queue", "report", "render"]
@@ -27,8 +27,8 @@ def test_flatten_and_the_command_round_trip(tmp_path):
 def test_file_and_extra_overrides_are_checked_naming_the_key(tmp_path):
     path = tmp_path / "exp.yaml"
     path.write_text("target: render\nsagan:\n  lr_d: 2.0e-4\n")
-    sets, targets = resolve(path, ["seed=3"], REPO / "params.yaml")
-    assert sets == {"sagan.lr_d": 2e-4, "seed": 3} and targets == ["render"]
+    sets, targets = resolve(path, ["seeds=[3]"], REPO / "params.yaml")
+    assert sets == {"sagan.lr_d": 2e-4, "seeds": [3]} and targets == ["render"]
     with pytest.raises(GanlabError, match=r"-S: sagan.lr_dd: no such key in params.yaml"):
         resolve(path, ["sagan.lr_dd=1"], REPO / "params.yaml")
     path.write_text("sagan:\n  loss: hinj\n")
@@ -49,10 +49,10 @@ def test_an_experiment_file_runs_as_a_named_dvc_experiment(tmp_path):
     write_cifar10(tmp_path / "cifar", per_batch=20)
     repo = make_repo(tmp_path / "repo", **cifar_params(tmp_path / "cifar"))
     (repo / "experiments/tiny.yaml").write_text(yaml.safe_dump({"target": "prepare", "data": {"test_fraction": 0.2}}))
-    result = subprocess.run([sys.executable, "-m", "ganlab.experiment", "experiments/tiny.yaml", "-S", "seed=5"],
+    result = subprocess.run([sys.executable, "-m", "ganlab.experiment", "experiments/tiny.yaml", "-S", "seeds=[5]"],
                             cwd=repo, env=env(), capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "dvc exp run -n tiny -S data.test_fraction=0.2 -S seed=5 prepare" in result.stdout
+    assert "dvc exp run -n tiny -S data.test_fraction=0.2 -S 'seeds=[5]' prepare" in result.stdout
     assert "tiny" in json.dumps(json.loads(run(repo, "dvc", "exp", "show", "--json")))
     bad = subprocess.run([sys.executable, "-m", "ganlab.experiment", "experiments/tiny.yaml", "-S", "sed=5"],
                          cwd=repo, env=env(), capture_output=True, text=True)  # fmt: skip

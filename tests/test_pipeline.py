@@ -28,24 +28,34 @@ def test_repro_produces_every_output(repo):
     for path in [
         "data/prepared/train/images.npy", "data/prepared/test/meta.json", "data/prepared/bad_files.txt",
         "data/fid/stats.npz", "data/fid/reference_features.npz", "data/fid/floor_features.npz", "metrics/report.json",
-        "models/dcgan/checkpoints/iter_000002.pt", "models/sagan/checkpoints/iter_000004.pt", "models/sagan/last.pt",
-        "metrics/dcgan/live/metrics.json", "metrics/sagan/live/plots/metrics/loss_d.tsv",
-        "metrics/sagan/live/plots/images/samples/4.png", "metrics/cyclegan/live/plots/metrics/loss_cycle.tsv",
-        "metrics/sagan/fid.csv", "metrics/sagan/fid_cache.json", "metrics/best.json",
-        "models/best/dcgan.pt", "models/best/sagan.pt", "plots/dcgan_samples.png", "plots/sagan_samples.png",
-        "plots/sagan_classes.png", "plots/fid.png", "plots/kid.png", "plots/dcgan_loss.png", "plots/sagan_loss.png",
-        "plots/sagan_interpolation.png", "plots/dcgan_progress.png", "plots/sagan_progress.png",
-        "data/cyclegan/a/train/images.npy", "data/cyclegan/fid/b.npz", "models/cyclegan/checkpoints/iter_000004.pt",
-        "metrics/cyclegan/fid.csv", "metrics/cyclegan/best.json", "metrics/cyclegan/report.json",
-        "models/cyclegan_best.pt", "plots/cyclegan_a2b.png", "plots/cyclegan_progress.png", "plots/cyclegan_curves.png",
+        "models/seeds/0/dcgan/checkpoints/iter_000002.pt", "models/seeds/0/sagan/checkpoints/iter_000004.pt",
+        "models/seeds/0/sagan/last.pt", "metrics/seeds/0/dcgan/live/metrics.json",
+        "metrics/seeds/0/sagan/live/plots/metrics/loss_d.tsv", "metrics/seeds/0/sagan/live/plots/images/samples/4.png",
+        "metrics/cyclegan/seeds/0/live/plots/metrics/loss_cycle.tsv", "metrics/seeds/0/sagan/fid.csv",
+        "metrics/seeds/0/sagan/fid_cache.json", "metrics/seeds/0/best.json", "metrics/seeds/0/report.json",
+        "models/seeds/0/best/dcgan.pt", "models/seeds/0/best/sagan.pt", "plots/seeds/0/dcgan_samples.png",
+        "plots/seeds/0/sagan_samples.png", "plots/seeds/0/sagan_classes.png", "plots/seeds/0/fid.png",
+        "plots/seeds/0/kid.png", "plots/seeds/0/dcgan_loss.png", "plots/seeds/0/sagan_loss.png",
+        "plots/seeds/0/sagan_interpolation.png", "plots/seeds/0/dcgan_progress.png", "plots/seeds/0/sagan_progress.png",
+        "metrics/summary.json", "metrics/curves/fid.csv", "metrics/curves/coverage.csv", "plots/fid.png",
+        "plots/kid.png", "plots/prdc.png",
+        "data/cyclegan/a/train/images.npy", "data/cyclegan/fid/b.npz",
+        "models/cyclegan/seeds/0/checkpoints/iter_000004.pt", "metrics/cyclegan/seeds/0/fid.csv",
+        "metrics/cyclegan/seeds/0/best.json", "metrics/cyclegan/seeds/0/report.json", "models/cyclegan/best/0.pt",
+        "plots/cyclegan/seeds/0/a2b.png", "plots/cyclegan/seeds/0/progress.png", "plots/cyclegan/seeds/0/curves.png",
+        "metrics/cyclegan/summary.json", "metrics/cyclegan/curves/kid_ab.csv", "plots/cyclegan/curves.png",
     ]:  # fmt: skip
         assert (repo / path).is_file(), path
-    best = json.loads((repo / "metrics/best.json").read_text())
+    best = json.loads((repo / "metrics/seeds/0/best.json").read_text())
     assert set(best) == {"protocol", "dcgan", "sagan"} and best["sagan"]["iteration"] in (2, 4)
     assert best["protocol"]["description"] == "FID, 8 generated vs the 20 test images, pytorch-fid Inception"
-    report = json.loads((repo / "metrics/report.json").read_text())
+    report = json.loads((repo / "metrics/seeds/0/report.json").read_text())
     assert report["protocol"]["description"] == "FID, 20 generated vs the 20 test images, pytorch-fid Inception"
     assert report["protocol"]["latent_seed"] == 1 and len(report["protocol"]["code_sha256"]) == 64
+    # `seeds: [0]` is the single run it always was: weights and data order from 0, curve latents 0,
+    # the report's latents 1 (RunSeeds)
+    assert best["protocol"]["latent_seed"] == 0 and report["seed"] == 0
+    assert load_checkpoint(repo / "models/seeds/0/best/sagan.pt")["config"]["seed"] == 0
     sagan = report["sagan"]
     assert sagan["iteration"] == best["sagan"]["iteration"] and sagan["curve_fid"] == best["sagan"]["fid"]
     assert {"fid", "kid", "intra_fid", "per_class_fid"} <= set(sagan) and set(sagan["kid"]) >= {"mean", "std"}
@@ -61,12 +71,13 @@ def test_repro_produces_every_output(repo):
 def test_outputs_do_not_change_with_git_head_alone(repo):
     """The protocol records the code the stage ran, not HEAD: a commit touching no dependency
     leaves a forced select byte-identical, and nothing downstream goes stale."""
-    names = ("metrics/best.json", "metrics/report.json", "metrics/cyclegan/best.json", "metrics/cyclegan/report.json")
+    names = ("metrics/seeds/0/best.json", "metrics/seeds/0/report.json", "metrics/cyclegan/seeds/0/best.json",
+             "metrics/cyclegan/seeds/0/report.json", "metrics/summary.json")  # fmt: skip
     before = {name: (repo / name).read_bytes() for name in names}
     with open(repo / "README.md", "a") as f:
         f.write("\nA line no stage depends on.\n")
     run(repo, "git", "commit", "-qam", "docs only")
-    for stage in ("select", "select_cyclegan"):
+    for stage in ("select@0", "select_cyclegan@0"):
         assert ran(run(repo, "dvc", "repro", "-f", "-s", stage)) == {stage}
     assert {name: (repo / name).read_bytes() for name in names} == before
     assert "Data and pipelines are up to date" in run(repo, "dvc", "status")
@@ -77,20 +88,21 @@ def test_training_metrics_are_shown_with_the_experiment(repo):
     """DVCLive's summary is each train stage's metrics file, its history the stage's plots."""
     rows = json.loads(run(repo, "dvc", "exp", "show", "--json"))
     workspace = next(r for r in rows if r["rev"] == "workspace")["data"]["metrics"]
-    for model, last in (("dcgan", 4), ("sagan", 4), ("cyclegan", 4)):
-        summary = workspace[f"metrics/{model}/live/metrics.json"]["data"]
-        assert summary["step"] == last and {"loss_d", "loss_g", "lr_g", "it_per_s"} <= set(summary)
+    for path in ("metrics/seeds/0/dcgan", "metrics/seeds/0/sagan", "metrics/cyclegan/seeds/0"):
+        summary = workspace[f"{path}/live/metrics.json"]["data"]
+        assert summary["step"] == 4 and {"loss_d", "loss_g", "lr_g", "it_per_s"} <= set(summary)
     shown = run(repo, "dvc", "plots", "show", "--json")
-    for path in ("metrics/dcgan/live/plots/metrics/loss_d.tsv", "metrics/cyclegan/live/plots/metrics/loss_cycle.tsv",
-                 "metrics/sagan/live/plots/images/samples/2.png", "dcgan losses"):  # fmt: skip
+    for path in ("metrics/seeds/0/dcgan/live/plots/metrics/loss_d.tsv",
+                 "metrics/cyclegan/seeds/0/live/plots/metrics/loss_cycle.tsv",
+                 "metrics/seeds/0/sagan/live/plots/images/samples/2.png", "FID over seeds"):  # fmt: skip
         assert path in shown, path
 
 
 def test_experiment_reruns_only_sagan_and_is_compared(repo):
-    baseline_fid = (repo / "metrics/sagan/fid.csv").read_text()
+    baseline_fid = (repo / "metrics/seeds/0/sagan/fid.csv").read_text()
     out = run(repo, "dvc", "exp", "run", "-n", "lr-d-4e-4", "-S", "sagan.lr_d=4e-4")
-    assert ran(out) == {"train@sagan", "fid@sagan", "select", "report", "render"}
-    exp_fid = (repo / "metrics/sagan/fid.csv").read_text()
+    assert ran(out) == {"train@sagan-0", "fid@sagan-0", "select@0", "report@0", "render@0", "summarize"}
+    exp_fid = (repo / "metrics/seeds/0/sagan/fid.csv").read_text()
 
     def scores(text):  # every column but the timing, which differs between any two runs
         rows = [line.split(",") for line in text.splitlines()]
@@ -103,39 +115,39 @@ def test_experiment_reruns_only_sagan_and_is_compared(repo):
     shown = json.loads(run(repo, "dvc", "exp", "show", "--json"))
     text = json.dumps(shown)
     assert "lr-d-4e-4" in text
-    best = json.loads((repo / "metrics/best.json").read_text())
-    assert str(best["sagan"]["fid"])[:8] in text and str(best["dcgan"]["fid"])[:8] in text
+    summary = json.loads((repo / "metrics/summary.json").read_text())
+    assert str(summary["sagan"]["best_fid"]["mean"])[:8] in text and str(summary["dcgan"]["fid"]["mean"])[:8] in text
 
     run(repo, "dvc", "plots", "diff", "HEAD", "--out", "plots_html")
     html = (repo / "plots_html/index.html").read_text()
     for csv_text in (baseline_fid, exp_fid):
-        value = csv_text.splitlines()[1].split(",")[1]  # first FID value of each revision
-        assert value[:10] in html
-    assert "HEAD" in html and "workspace" in html
+        value = float(csv_text.splitlines()[1].split(",")[1])  # first FID value of each revision
+        assert f"{value:.6g}" in html  # in metrics/curves/fid.csv, drawn by the band template
+    assert "HEAD" in html and "workspace" in html and "ci95_low" in html
 
 
 def test_cycle_loss_weight_reruns_only_the_cyclegan_stages(repo):
-    before = {m: (repo / f"metrics/{m}/fid.csv").read_text() for m in ("dcgan", "sagan")}
+    before = {m: (repo / f"metrics/seeds/0/{m}/fid.csv").read_text() for m in ("dcgan", "sagan")}
     out = run(repo, "dvc", "exp", "run", "-n", "no-cycle", "-S", "cyclegan.lambda_cycle=0")
     assert ran(out) == CYCLEGAN_STAGES - {"prepare_cyclegan", "reference_cyclegan"}
-    assert {m: (repo / f"metrics/{m}/fid.csv").read_text() for m in ("dcgan", "sagan")} == before
-    report = json.loads((repo / "metrics/cyclegan/report.json").read_text())
+    assert {m: (repo / f"metrics/seeds/0/{m}/fid.csv").read_text() for m in ("dcgan", "sagan")} == before
+    report = json.loads((repo / "metrics/cyclegan/seeds/0/report.json").read_text())
     # cifar10:cat -> cifar10:dog pairs nothing (image indices say nothing across classes)
     assert "paired" not in report["cyclegan"]["ab"] and report["protocol"]["reference_size"] == {"a": 2, "b": 2}
     shown = json.dumps(json.loads(run(repo, "dvc", "exp", "show", "--json")))
-    assert "no-cycle" in shown and str(report["cyclegan"]["ab"]["fid"])[:8] in shown
+    assert "no-cycle" in shown and str(report["cyclegan"]["ab"]["fid"])[:8] in shown  # the summary's one value
 
 
 def test_report_params_rerun_only_report(repo):
-    before = {m: (repo / f"metrics/{m}/fid.csv").read_text() for m in ("dcgan", "sagan")}
+    before = {m: (repo / f"metrics/seeds/0/{m}/fid.csv").read_text() for m in ("dcgan", "sagan")}
     out = run(repo, "dvc", "exp", "run", "-n", "report-n-30", "-S", "report.n_samples=30")
-    assert ran(out) == {"report"}
-    assert {m: (repo / f"metrics/{m}/fid.csv").read_text() for m in ("dcgan", "sagan")} == before
-    report = json.loads((repo / "metrics/report.json").read_text())
+    assert ran(out) == {"report@0", "summarize"}
+    assert {m: (repo / f"metrics/seeds/0/{m}/fid.csv").read_text() for m in ("dcgan", "sagan")} == before
+    report = json.loads((repo / "metrics/seeds/0/report.json").read_text())
     assert report["protocol"]["n_samples"] == 30
     shown = json.dumps(json.loads(run(repo, "dvc", "exp", "show", "--json")))
-    assert "report-n-30" in shown and "report.json" in shown
-    for model in ("dcgan", "sagan"):
+    assert "report-n-30" in shown and "summary.json" in shown
+    for model in ("dcgan", "sagan"):  # one seed: the summary's mean is the run's value
         assert str(report[model]["fid"])[:8] in shown and str(report[model]["kid"]["mean"])[:8] in shown
     assert str(report["sagan"]["intra_fid"])[:8] in shown
 
@@ -148,22 +160,22 @@ def test_killed_repro_resumes_to_the_same_checkpoints(repo, tmp_path):
     run(repo, "dvc", "exp", "apply", "lr-d-4e-4")
     cifar = Path(yaml.safe_load((repo / "params.yaml").read_text())["data"]["source"])
     write_params(repo, **cifar_params(cifar, **{"sagan.iterations": 60, "sagan.ckpt_every": 6}))
-    folder = repo / "models/sagan/checkpoints"
+    folder = repo / "models/seeds/0/sagan/checkpoints"
     kill_when(["dvc", "repro"], appears=folder / "iter_000012.pt", cwd=repo, env=env())
     assert not (folder / "iter_000060.pt").exists(), "training finished before the kill"
 
     # dvc may leave its lock behind after SIGKILL; the second repro must still go through.
     out = run(repo, "dvc", "repro")
-    assert "resuming from models/sagan/last.pt" in out
-    assert "train@dcgan" not in ran(out)
+    assert "resuming from models/seeds/0/sagan/last.pt" in out
+    assert "train@dcgan-0" not in ran(out)
 
     # The same training run, uninterrupted, outside DVC.
-    run(repo, "python", "stages/train.py", "--model", "sagan", "--data", "data/prepared/train",
+    run(repo, "python", "stages/train.py", "--model", "sagan", "--seed", "0", "--data", "data/prepared/train",
          "--out", str(tmp_path / "straight"), "--live", str(tmp_path / "live"))  # fmt: skip
     resumed, straight = _snapshot_weights(folder), _snapshot_weights(tmp_path / "straight/checkpoints")
     assert list(resumed) == [f"iter_{i:06d}.pt" for i in range(6, 61, 6)] == list(straight)
     for name in resumed:
         for key, value in resumed[name].items():
             assert torch.equal(value, straight[name][key]), f"{name}: {key}"
-    assert len((repo / "metrics/sagan/fid.csv").read_text().splitlines()) == 11
-    assert_same_history(repo / "metrics/sagan/live", tmp_path / "live", steps=list(range(1, 61)))
+    assert len((repo / "metrics/seeds/0/sagan/fid.csv").read_text().splitlines()) == 11
+    assert_same_history(repo / "metrics/seeds/0/sagan/live", tmp_path / "live", steps=list(range(1, 61)))

@@ -26,7 +26,7 @@ def test_a_running_experiment_shows_its_training_metrics(tmp_path):
     live = {"dcgan.iterations": 10**6, "dcgan.log_every": 5, "dcgan.ckpt_every": 10}
     params = cifar_params(tmp_path / "cifar", **live)
     repo = make_repo(tmp_path / "repo", **params)
-    experiment = subprocess.Popen(["dvc", "exp", "run", "train@dcgan"], cwd=repo, env=env(), stdout=subprocess.DEVNULL,
+    experiment = subprocess.Popen(["dvc", "exp", "run", "train@dcgan-0"], cwd=repo, env=env(), stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     steps, deadline = [], time.time() + 300
     try:
@@ -35,7 +35,7 @@ def test_a_running_experiment_shows_its_training_metrics(tmp_path):
             assert time.time() < deadline, f"no advancing training metrics in `dvc exp show` (saw steps {steps})"
             rows = json.loads(run(repo, "dvc", "exp", "show", "--json"))
             metrics = next(r for r in rows if r["rev"] == "workspace")["data"].get("metrics") or {}
-            summary = metrics.get("metrics/dcgan/live/metrics.json", {}).get("data")
+            summary = metrics.get("metrics/seeds/0/dcgan/live/metrics.json", {}).get("data")
             if summary:
                 assert {"loss_d", "loss_g", "d_real", "d_fake", "lr_g", "lr_d", "it_per_s"} <= set(summary)
                 steps.append(summary["step"])
@@ -55,10 +55,10 @@ def test_the_whole_pipeline_runs_as_an_experiment_on_two_processes(tmp_path):
     assert ran(out) == NOISE_STAGES | CYCLEGAN_STAGES
     # train@dcgan, train@sagan, train_cyclegan, fid@dcgan, fid@sagan and report, each once
     assert out.count("torchrun: 2 processes (gloo)") == 6
-    report = json.loads((repo / "metrics/report.json").read_text())
+    report = json.loads((repo / "metrics/seeds/0/report.json").read_text())
     assert report["protocol"]["world_size"] == 2 and report["sagan"]["fid"] > 0
-    for model in ("dcgan", "sagan", "cyclegan"):
-        assert load_checkpoint(repo / f"models/{model}/last.pt")["iteration"] == 4
+    for run_dir in ("models/seeds/0/dcgan", "models/seeds/0/sagan", "models/cyclegan/seeds/0"):
+        assert load_checkpoint(repo / run_dir / "last.pt")["iteration"] == 4
     assert "two-procs" in json.dumps(json.loads(run(repo, "dvc", "exp", "show", "--json")))
 
 
@@ -87,17 +87,17 @@ def test_an_image_folder_trains_both_models_end_to_end(tmp_path, resolution, lay
                               "sagan.conditional": bool(classes), "fid.n_samples": 8, "fid.batch_size": 8,
                               "report.n_samples": 12, **sagan},
     )  # fmt: skip
-    out = run(repo, "dvc", "repro", "render", "report")  # the noise models' stages only
+    out = run(repo, "dvc", "repro", "render", "summarize")  # the noise models' stages only
     assert ran(out) == NOISE_STAGES
     for model in ("dcgan", "sagan"):
-        snap = load_checkpoint(repo / f"models/{model}/checkpoints/iter_000004.pt")
+        snap = load_checkpoint(repo / f"models/seeds/0/{model}/checkpoints/iter_000004.pt")
         assert snap["image_shape"] == [3, resolution, resolution] and snap["classes"] == classes
-    report = json.loads((repo / "metrics/report.json").read_text())
+    report = json.loads((repo / "metrics/seeds/0/report.json").read_text())
     assert report["protocol"]["headline"] == "kid"  # a handful of reference images: KID leads
     assert list(report["sagan"])[:3] == ["iteration", "precision", "kid"]
     assert ("per_class_fid" in report["sagan"]) == bool(classes)
     for name in ("sagan_classes.png", "sagan_interpolation.png", "dcgan_samples.png", "fid.png"):
-        assert (repo / "plots" / name).is_file(), name
+        assert (repo / "plots/seeds/0" / name).is_file(), name
     assert "Data and pipelines are up to date" in run(repo, "dvc", "status", "--with-deps", "render")
 
 
@@ -113,17 +113,18 @@ def test_two_image_folders_translate_end_to_end_and_resume_after_a_kill(tmp_path
                               "data.test_fraction": 0.25, "cyclegan.domain_b": "folder:b", "cyclegan.iterations": 30,
                               "cyclegan.ckpt_every": 5, "fid.batch_size": 8},
     )  # fmt: skip
-    folder = repo / "models/cyclegan/checkpoints"
+    folder = repo / "models/cyclegan/seeds/0/checkpoints"
     kill_when(["dvc", "repro", "render_cyclegan"], appears=folder / "iter_000010.pt", cwd=repo, env=env())
     assert not (folder / "iter_000030.pt").exists(), "training finished before the kill"
 
     out = run(repo, "dvc", "repro", "render_cyclegan")
-    assert "resuming from models/cyclegan/last.pt" in out
+    assert "resuming from models/cyclegan/seeds/0/last.pt" in out
     # The reference may have been computed before the kill; the data is never prepared twice.
-    assert CYCLEGAN_STAGES - {"prepare_cyclegan", "reference_cyclegan"} <= ran(out) <= CYCLEGAN_STAGES
+    assert CYCLEGAN_STAGES - {"prepare_cyclegan", "reference_cyclegan", "summarize_cyclegan"} <= ran(out)
+    assert ran(out) <= CYCLEGAN_STAGES
     assert "prepare_cyclegan" not in ran(out)
     data = ["--data", "data/cyclegan/a/train", "--data", "data/cyclegan/b/train"]
-    run(repo, "python", "stages/train.py", "--model", "cyclegan", *data, "--out", str(tmp_path / "straight"),
+    run(repo, "python", "stages/train.py", "--model", "cyclegan", "--seed", "0", *data, "--out", str(tmp_path / "straight"),
          "--live", str(tmp_path / "live"))  # fmt: skip
     straight = {p.name: load_checkpoint(p) for p in sorted((tmp_path / "straight/checkpoints").glob("iter_*.pt"))}
     resumed = {p.name: load_checkpoint(p) for p in sorted(folder.glob("iter_*.pt"))}
@@ -133,14 +134,13 @@ def test_two_image_folders_translate_end_to_end_and_resume_after_a_kill(tmp_path
             for key, value in resumed[name][net].items():
                 assert torch.equal(value, straight[name][net][key]), f"{name}: {net}.{key}"
 
-    report = json.loads((repo / "metrics/cyclegan/report.json").read_text())
-    best = json.loads((repo / "metrics/cyclegan/best.json").read_text())
+    report = json.loads((repo / "metrics/cyclegan/seeds/0/report.json").read_text())
+    best = json.loads((repo / "metrics/cyclegan/seeds/0/best.json").read_text())
     assert report["cyclegan"]["iteration"] == best["cyclegan"]["iteration"]
     for direction in ("ab", "ba"):
         paired = report["cyclegan"][direction]["paired"]
         assert paired["n_pairs"] == 3 and paired["identity"]["mae"] > 0
-    assert len((repo / "metrics/cyclegan/fid.csv").read_text().splitlines()) == 7
-    for name in ("cyclegan_a2b.png", "cyclegan_b2a.png", "cyclegan_progress.png", "cyclegan_curves.png",
-                 "cyclegan_loss.png"):  # fmt: skip
-        assert (repo / "plots" / name).is_file(), name
+    assert len((repo / "metrics/cyclegan/seeds/0/fid.csv").read_text().splitlines()) == 7
+    for name in ("a2b.png", "b2a.png", "progress.png", "curves.png", "loss.png"):
+        assert (repo / "plots/cyclegan/seeds/0" / name).is_file(), name
     assert "Data and pipelines are up to date" in run(repo, "dvc", "status", "--with-deps", "render_cyclegan")

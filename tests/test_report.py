@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganlab.config import ReportConfig
+from ganlab.config import ReportConfig, RunSeeds
 from ganlab.errors import GanlabError
 from ganlab.metrics.fid import FrechetReference, statistics
 from ganlab.metrics.kid import kid
@@ -136,8 +136,8 @@ def _report(root, out="report.json", seed=1):
         reference_stats=root / "stats.npz",
         reference_features=root / "reference_features.npz",
         floor_features=root / "floor_features.npz",
-        cfg=ReportConfig(n_samples=20, seed=seed),
-        curve_seed=0,
+        seeds=RunSeeds(training=0, curve=0, report=seed, entry=0),
+        n_samples=20,
         batch_size=10,
         device="cpu",
         out=root / out,
@@ -201,8 +201,15 @@ def test_class_variety_names_a_collapsed_class():
 
 
 def test_report_seed_must_differ_from_the_curve_seed(scored_setup):
-    with pytest.raises(GanlabError, match=r"report.seed: expected a latent seed different from seed \(0\)"):
+    with pytest.raises(GanlabError, match=r"report.seed: expected latents \(0\) different from the curve's \(0\)"):
         _report(scored_setup, seed=0)
+
+
+def test_each_run_derives_its_seeds_from_its_entry():
+    """Entry s: training and curve latents s, report latents s + report.seed; seeds [0] with
+    report.seed 1 is the single run ganlab always made (0, 0, 1)."""
+    assert RunSeeds.of(0, ReportConfig(n_samples=2, seed=1)) == RunSeeds(training=0, curve=0, report=1, entry=0)
+    assert RunSeeds.of(2, ReportConfig(n_samples=2, seed=1)) == RunSeeds(training=2, curve=2, report=3, entry=2)
 
 
 def test_spread_measures_missing_variety_overall_and_per_class():

@@ -39,7 +39,7 @@ def _train(tmp_path, name="sagan", out="run", **overrides):
     return train(
         name,
         params.model(name),
-        seed=params.seed,
+        seed=params.seeds[0],
         device="cpu",
         data_paths=[tmp_path / "train"],
         out_dir=tmp_path / out / "models",
@@ -52,7 +52,7 @@ def _train(tmp_path, name="sagan", out="run", **overrides):
 def test_one_step_changes_both_networks(prepared, tmp_path, name):
     params = parse_params(tiny_params())
     init = build_state(
-        name, params.model(name), num_classes=10, resolution=32, seed=params.seed, device=resolve_device("cpu")
+        name, params.model(name), num_classes=10, resolution=32, seed=params.seeds[0], device=resolve_device("cpu")
     )
     state = _train(tmp_path, name, iterations=1)
     for before, after in ((init.nets[k], state.nets[k]) for k in ("generator", "discriminator")):
@@ -126,7 +126,7 @@ def test_killed_run_resumes_to_the_same_weights(prepared, tmp_path):
     p = tiny_params(**{"sagan.iterations": 24, "sagan.ckpt_every": 3, "sagan.log_every": 1})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
     cmd = [sys.executable, str(REPO / "stages/train.py"), "--params", str(tmp_path / "params.yaml"), "--model", "sagan",
-           "--data", str(tmp_path / "train")]  # fmt: skip
+           "--seed", "0", "--data", str(tmp_path / "train")]  # fmt: skip
 
     def args(out):
         return cmd + ["--out", str(tmp_path / out / "models"), "--live", str(tmp_path / out / "live")]
@@ -241,7 +241,9 @@ def test_ema_snapshot_has_its_own_batchnorm_statistics(prepared, tmp_path, monke
         true = float(torch.linalg.matrix_norm(weight, 2))
         own = float(torch.dot(snap[f"{prefix}._u"], weight @ snap[f"{prefix}._v"]))
         copied = float(torch.dot(ema[f"{prefix}._u"], weight @ ema[f"{prefix}._v"]))
-        assert own == pytest.approx(true, rel=5e-3) and abs(own - true) <= abs(copied - true), prefix
+        # at least as close as G's copied vectors (to float32 rounding: both may be exact)
+        assert own == pytest.approx(true, rel=5e-3), prefix
+        assert abs(own - true) <= abs(copied - true) + 4 * torch.finfo(torch.float32).eps * true, prefix
 
 
 def test_diffaug_changes_the_step_and_gradients_reach_g_through_it(prepared, tmp_path, monkeypatch):

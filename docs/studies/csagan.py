@@ -197,7 +197,7 @@ def train_one(args: argparse.Namespace) -> None:
     train_loop(
         args.model,
         cfg,
-        seed=params.seed,
+        seed=params.seeds[0],
         device=params.device,
         data_paths=[out / "data" / "train.pt"],
         out_dir=out / "runs" / args.run,

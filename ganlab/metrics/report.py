@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganlab.config import ReportConfig
+from ganlab.config import RunSeeds
 from ganlab.distributed import SINGLE, World, join
 from ganlab.errors import GanlabError
 from ganlab.io import atomic_write_text
@@ -187,18 +187,18 @@ def write_report(
     reference_stats: str | Path,
     reference_features: str | Path,
     floor_features: str | Path,
-    cfg: ReportConfig,
-    curve_seed: int,
+    seeds: RunSeeds,
+    n_samples: int,
     batch_size: int,
     device: str,
     out: str | Path,
 ) -> dict | None:
     """Score every model's best checkpoint and write metrics/report.json (under torchrun: rank 0
     writes and returns the report, the other ranks return None)."""
-    if cfg.seed == curve_seed:
+    if seeds.report == seeds.curve:
         raise GanlabError(
-            f"report.seed: expected a latent seed different from seed ({curve_seed}), the one the FID curve "
-            f"chose the checkpoint with; found {cfg.seed}"
+            f"report.seed: expected latents ({seeds.report}) different from the curve's ({seeds.curve}), which "
+            "chose the checkpoint"
         )
     curve = json.loads(Path(best_json).read_text())
     stats = load_statistics(reference_stats)
@@ -208,8 +208,9 @@ def write_report(
     inception = InceptionFeatures(device=dev)
     split, size, pool = reference_info(stats, reference_stats)
     report = {
+        "seed": seeds.entry,  # the run's entry of `seeds` (ganlab.config.RunSeeds)
         "protocol": protocol(
-            n_samples=cfg.n_samples, reference_size=size, reference_split=split, reference_pool=pool, seed=cfg.seed
+            n_samples=n_samples, reference_size=size, reference_split=split, reference_pool=pool, seed=seeds.report
         )
     }
     # How many processes shared the generation and Inception passes (1 unless under torchrun).
@@ -222,7 +223,7 @@ def write_report(
     report["protocol"]["per_class_fid"] = f"each class's generated images vs that class's {split} images"
     four = f"precision, recall (Kynkäänniemi et al. 2019), density, coverage (Naeem et al. 2020), k = {PRDC_K}"
     report["protocol"]["prdc"] = (
-        describe(n_samples=cfg.n_samples, reference_size=size, reference_split=split, reference_pool=pool, metric=four)
+        describe(n_samples=n_samples, reference_size=size, reference_split=split, reference_pool=pool, metric=four)
         + "; per class for conditional generators (recall, coverage): each class's generated vs its reference images"
     )
     report["protocol"]["spread"] = (
@@ -237,8 +238,8 @@ def write_report(
             reference=reference,
             ref_features=ref_features,
             ref_labels=ref_labels,
-            n=cfg.n_samples,
-            seed=cfg.seed,
+            n=n_samples,
+            seed=seeds.report,
             batch_size=batch_size,
             kid_first=kid_first,
             ref_radii=ref_radii,
@@ -258,7 +259,7 @@ def write_report(
     if not world.is_main:
         return None
     floor_feats = load_features(floor_features)[0]
-    floor, n_floor = floor_fid(floor_feats, reference, n=cfg.n_samples)
+    floor, n_floor = floor_fid(floor_feats, reference, n=n_samples)
     other = "training" if split == "test" else "test"
     report["floor"] = {
         "fid": floor,
