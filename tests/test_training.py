@@ -143,16 +143,54 @@ def test_killed_run_resumes_to_the_same_weights(prepared, tmp_path):
     assert_same_history(tmp_path / "straight/live", tmp_path / "killed/live", steps=list(range(1, 25)))
 
 
-def test_config_change_starts_fresh(prepared, tmp_path, capsys):
+def test_config_change_starts_fresh_and_sets_the_old_run_aside(prepared, tmp_path, capsys):
     _train(tmp_path, iterations=4, ckpt_every=1)
+    old_last = load_checkpoint(tmp_path / "run/models/last.pt")["discriminator"]
     _train(tmp_path, iterations=2, ckpt_every=1, lr_d=1e-3)
-    assert "sagan.lr_d: 0.0004 -> 0.001" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "sagan.lr_d: 0.0004 -> 0.001" in out
+    (aside,) = (tmp_path / "run/models.set-aside").iterdir()  # moved, not deleted, and named
+    assert f"moved to {aside}" in out
+    assert [p.name for p in list_snapshots(aside / "checkpoints")] == [f"iter_{i:06d}.pt" for i in (1, 2, 3, 4)]
+    _assert_same_weights({"d": old_last}, {"d": load_checkpoint(aside / "last.pt")["discriminator"]})
     folder = tmp_path / "run/models/checkpoints"
     assert [p.name for p in sorted(folder.iterdir())] == ["iter_000001.pt", "iter_000002.pt"]
     assert load_checkpoint(folder / "iter_000002.pt")["config"]["params"]["lr_d"] == 1e-3
     live = tmp_path / "run/live"
     assert read_history(live, "lr_d") == ([1, 2], [1e-3, 1e-3])  # the old run's history is gone with it
     assert sorted(p.name for p in (live / "plots/images/samples").iterdir()) == ["1.png", "2.png"]
+
+
+def test_speed_and_logging_switches_resume_the_run(prepared, tmp_path, capsys):
+    """compile, graph, log_every and ckpt_every change how a run is executed or
+    recorded, not what it trains: switching them after a stop resumes, and the result is the
+    uninterrupted run's."""
+    _train(tmp_path, "dcgan", out="straight", iterations=4, ckpt_every=2)
+    _train(tmp_path, "dcgan", out="switched", iterations=2, ckpt_every=2)
+    assert_resumes(
+        lambda: _train(tmp_path, "dcgan", out="switched", iterations=4, ckpt_every=1, log_every=2, compile=True),
+        at=2, capsys=capsys, snapshot_dir=tmp_path / "switched/models/checkpoints",
+    )  # fmt: skip
+    assert not (tmp_path / "switched/models.set-aside").exists()
+    assert load_checkpoint(tmp_path / "switched/models/last.pt")["iteration"] == 4
+    # compiled on the CPU: the same model to float rounding (inductor fuses differently)
+    a, b = (_final_weights(tmp_path / f"{r}/models/last.pt")["generator"] for r in ("straight", "switched"))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+
+
+def test_lowering_iterations_keeps_every_snapshot_it_covers(prepared, tmp_path, capsys):
+    _train(tmp_path, "dcgan", iterations=6, ckpt_every=2)
+    folder = tmp_path / "run/models/checkpoints"
+    before = {p.name: p.read_bytes() for p in list_snapshots(folder)}
+    state = _train(tmp_path, "dcgan", iterations=3, ckpt_every=2)
+    out = capsys.readouterr().out
+    assert state.iteration == 6 and "already trained" in out and "iterations=3 is below last.pt's 6" in out
+    assert [p.name for p in list_snapshots(folder)] == ["iter_000002.pt"]  # what FID scores: the first 3
+    assert sorted(p.name for p in list_snapshots(folder / "beyond_iterations")) == ["iter_000004.pt", "iter_000006.pt"]
+    assert (folder / "iter_000002.pt").read_bytes() == before["iter_000002.pt"]
+    _train(tmp_path, "dcgan", iterations=6, ckpt_every=2)  # raised again: every snapshot is back
+    assert {p.name: p.read_bytes() for p in list_snapshots(folder)} == before
 
 
 @pytest.mark.parametrize("name", ["last.pt", "iter_.pt", "iter_12a.pt", "step_001000.pt"])

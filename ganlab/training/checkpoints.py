@@ -62,20 +62,28 @@ def upgrade_config(config: dict) -> dict:
     return {**config, "params": {**added, **config.get("params", {})}}
 
 
-def resume_mismatch(saved: dict, current: dict) -> list[str]:
-    """Keys (as `section.key`) whose values differ.
+# Keys that change how a run is executed or recorded, never the weights it reaches: a run
+# resumes across a change of any of them (docs/experiments.md#what-a-resume-keeps). `compile` and
+# `graph` replay the same arithmetic (tested to the bit on the CPU paths); `log_every` and
+# `ckpt_every` choose what is written down.
+RUN_SWITCHES = ("compile", "graph", "log_every", "ckpt_every")
 
-    `iterations` is ignored, so raising it extends a finished run, except under
-    `lr_decay: linear`: there the schedule is defined by `iterations` (lr reaches 0 at the
-    end), and a run trained towards one end point cannot continue as if it had been aiming
-    at another. Changing it then starts fresh, which keeps "resumed == uninterrupted" true.
+
+def resume_mismatch(saved: dict, current: dict) -> list[str]:
+    """Keys (as `section.key`) whose values differ in a way that changes what is trained.
+
+    RUN_SWITCHES are ignored, and so is `iterations`, so raising it extends a finished run and
+    lowering it keeps what was trained, except under `lr_decay: linear`: there the schedule is
+    defined by `iterations` (lr reaches 0 at the end), and a run trained towards one end point
+    cannot continue as if it had been aiming at another. Changing it then starts fresh, which
+    keeps "resumed == uninterrupted" true.
     """
 
     def flat(cfg: dict) -> dict:
         params = cfg.get("params", {})
-        keep_iterations = params.get("lr_decay") == "linear"
+        ignored = set(RUN_SWITCHES) | ({"iterations"} if params.get("lr_decay") != "linear" else set())
         out = {k: v for k, v in cfg.items() if k != "params"}
-        out.update({f"{cfg.get('model')}.{k}": v for k, v in params.items() if k != "iterations" or keep_iterations})
+        out.update({f"{cfg.get('model')}.{k}": v for k, v in params.items() if k not in ignored})
         return out
 
     a, b = flat(upgrade_config(saved)), flat(current)

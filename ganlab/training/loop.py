@@ -19,7 +19,13 @@ from ganlab.grids import grid_image
 from ganlab.io import atomic_torch_save, load_checkpoint
 from ganlab.layers import attention_gammas
 from ganlab.sampling import resolve_device
-from ganlab.training.checkpoints import list_snapshots, resume_mismatch, run_config, snapshot_path
+from ganlab.training.checkpoints import (
+    list_snapshots,
+    resume_mismatch,
+    run_config,
+    snapshot_iteration,
+    snapshot_path,
+)
 from ganlab.training.cyclegan import CycleGAN
 from ganlab.training.gan import NoiseGAN
 from ganlab.training.live import TrainingLive
@@ -50,25 +56,52 @@ def _data_digest(splits: list) -> str:
     return hashlib.sha256("|".join(s.digest for s in splits).encode()).hexdigest()
 
 
+BEYOND = "beyond_iterations"  # snapshots past a lowered `iterations`, kept for when it rises again
+
+
 def _prepare_output(out_dir: Path, config: dict, iterations: int, state: TrainState, world: World) -> None:
-    """Resume from last.pt when it matches `config`; otherwise clear stale checkpoints.
-    Every rank reads the same last.pt; rank 0 alone deletes."""
-    last = out_dir / "last.pt"
+    """Resume from last.pt when it trained the same thing as `config` (resume_mismatch); nothing
+    already trained is deleted. A lowered `iterations` keeps last.pt and the snapshots it covers
+    and moves the later ones into checkpoints/beyond_iterations/ (back again when it rises). A run
+    that really changed moves its checkpoints and last.pt aside and starts fresh. Every rank reads
+    the same last.pt; rank 0 alone moves files."""
+    last, folder = out_dir / "last.pt", out_dir / "checkpoints"
     if last.exists():
         saved = load_checkpoint(last)
         mismatch = resume_mismatch(saved.get("config", {}), config)
-        if not mismatch and saved["iteration"] <= iterations:
+        if not mismatch:
             state.load_state_dict(saved)
             if world.is_main:
+                _shelve_beyond(folder, iterations)
                 print(f"resuming from {last} at iteration {state.iteration}")
+                if state.iteration > iterations:
+                    print(f"note: iterations={iterations} is below last.pt's {state.iteration}: the snapshots up to "
+                          f"{iterations} stay, later ones are in {folder / BEYOND} (raise iterations to continue)")
             return
-        why = "; ".join(mismatch) or f"last.pt is at iteration {saved['iteration']} > iterations={iterations}"
-        if world.is_main:
-            print(f"config changed ({why}): deleting stale checkpoints and starting fresh")
+        why = f"config changed ({'; '.join(mismatch)})"
+    else:
+        why = "no last.pt beside these snapshots"
     barrier(world)  # every rank has read last.pt before it goes
-    if world.is_main:
-        for path in list_snapshots(out_dir / "checkpoints") + ([last] if last.exists() else []):
-            path.unlink()
+    if world.is_main and (last.exists() or list_snapshots(folder)):
+        aside = out_dir.with_name(f"{out_dir.name}.set-aside") / time.strftime("%Y%m%dT%H%M%S")
+        print(f"{why}: starting fresh; the earlier checkpoints are moved to {aside}")
+        aside.mkdir(parents=True, exist_ok=True)
+        if folder.exists():
+            folder.rename(aside / "checkpoints")
+        if last.exists():
+            last.rename(aside / "last.pt")
+
+
+def _shelve_beyond(folder: Path, iterations: int) -> None:
+    """Snapshots past `iterations` into folder/BEYOND, and those back from it that it covers again."""
+    beyond = folder / BEYOND
+    for path in list_snapshots(folder):
+        if snapshot_iteration(path) > iterations:
+            beyond.mkdir(exist_ok=True)
+            path.rename(beyond / path.name)
+    for path in list_snapshots(beyond):
+        if snapshot_iteration(path) <= iterations:
+            path.rename(folder / path.name)
 
 
 def build_trainer(
