@@ -165,6 +165,15 @@ def train_side_by_side(wt: Path, commands: dict[str, str], *, jobs: int, log_dir
     return [stage for stage, rc in results if rc != 0]
 
 
+def failure_message(name: str, failed: list[str], log_dir: Path) -> str:
+    """Which seeds failed (train@sagan-2 -> 2, train_cyclegan@1 -> 1), by name, never dropped."""
+    seeds = sorted({re.split(r"[@-]", stage)[-1] for stage in failed}, key=int)
+    return (
+        f"{name}: seed(s) {', '.join(seeds)} failed to train ({', '.join(failed)}); logs in {log_dir}. "
+        "Fix the cause and run the study again: the other seeds resume where they are."
+    )
+
+
 def experiment_exists(repo: Path, name: str) -> bool:
     refs = _git(repo, "for-each-ref", "--format=%(refname)", "refs/exps")
     return any(ref.rsplit("/", 1)[-1] == name for ref in refs.splitlines())
@@ -187,11 +196,7 @@ def run_arm(repo: Path, study: Study, arm: Arm, *, jobs: int, root: Path) -> Pat
     if jobs > 1 and len(training) > 1:
         failed = train_side_by_side(wt, training, jobs=jobs, log_dir=wt / "logs")
         if failed:
-            seeds = sorted({s.rsplit("-", 1)[-1].rsplit("@", 1)[-1] for s in failed})
-            raise GanlabError(
-                f"{name}: seed(s) {', '.join(seeds)} failed to train ({', '.join(failed)}); logs in {wt / 'logs'}. "
-                "Fix the cause and run the study again: the other seeds resume where they are."
-            )
+            raise GanlabError(failure_message(name, failed, wt / "logs"))
     if experiment_exists(repo, name):  # an interrupted earlier attempt: its outputs are still here
         _check(_run(["dvc", "exp", "remove", name], wt), f"{name}: dvc exp remove")
     _check(_run(["dvc", "exp", "run", "-n", name, *study.targets], wt), f"{name}: dvc exp run")
