@@ -1,5 +1,5 @@
-"""DVC stages `train@<model>-<seed>` and `train_cyclegan@<seed>`: prepared training split(s) -> models/seeds/<seed>/<model>/
-(+ the DVCLive directory of its training metrics and previews)."""
+"""DVC stages `train@<model>-<seed>` and `train_cyclegan@<seed>`: prepared training split(s) ->
+the run's folder under models/ (+ the DVCLive directory of its training metrics and previews)."""
 
 import argparse
 

@@ -26,8 +26,9 @@ def test_a_running_experiment_shows_its_training_metrics(tmp_path):
     live = {"dcgan.iterations": 10**6, "dcgan.log_every": 5, "dcgan.ckpt_every": 10}
     params = cifar_params(tmp_path / "cifar", **live)
     repo = make_repo(tmp_path / "repo", **params)
-    experiment = subprocess.Popen(["dvc", "exp", "run", "train@dcgan-0"], cwd=repo, env=env(), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    experiment = subprocess.Popen(["dvc", "exp", "run", "train@dcgan-0"], cwd=repo, env=env(), **quiet,
+                                  start_new_session=True)  # fmt: skip
     steps, deadline = [], time.time() + 300
     try:
         while len(set(steps)) < 2:
@@ -124,8 +125,8 @@ def test_two_image_folders_translate_end_to_end_and_resume_after_a_kill(tmp_path
     assert ran(out) <= CYCLEGAN_STAGES
     assert "prepare_cyclegan" not in ran(out)
     data = ["--data", "data/cyclegan/a/train", "--data", "data/cyclegan/b/train"]
-    run(repo, "python", "stages/train.py", "--model", "cyclegan", "--seed", "0", *data, "--out", str(tmp_path / "straight"),
-         "--live", str(tmp_path / "live"))  # fmt: skip
+    run(repo, "python", "stages/train.py", "--model", "cyclegan", "--seed", "0", *data,
+        "--out", str(tmp_path / "straight"), "--live", str(tmp_path / "live"))  # fmt: skip
     straight = {p.name: load_checkpoint(p) for p in sorted((tmp_path / "straight/checkpoints").glob("iter_*.pt"))}
     resumed = {p.name: load_checkpoint(p) for p in sorted(folder.glob("iter_*.pt"))}
     assert list(resumed) == [f"iter_{i:06d}.pt" for i in range(5, 31, 5)] == list(straight)

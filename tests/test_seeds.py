@@ -21,7 +21,8 @@ def test_summary_is_students_t_over_seeds():
     values = [31.2, 26.5, 29.9, 35.0]
     s = summarize(values)
     low, high = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
-    assert s["n"] == 4 and s["mean"] == pytest.approx(np.mean(values)) and s["std"] == pytest.approx(np.std(values, ddof=1))
+    assert s["n"] == 4 and s["mean"] == pytest.approx(np.mean(values))
+    assert s["std"] == pytest.approx(np.std(values, ddof=1))
     assert (s["ci95_low"], s["ci95_high"]) == (pytest.approx(low), pytest.approx(high))
     one = summarize([17.7])
     assert one["mean"] == 17.7 and one["std"] is None and one["ci95_low"] is None  # no spread from one run
@@ -48,13 +49,15 @@ def _summary(values: dict[str, dict[str, list[float]]]) -> dict:
 def test_compare_tells_a_real_difference_from_an_inconclusive_one():
     a = rows_of("lr-a", {"metrics/summary.json": _summary({"sagan": {"fid": [30.0, 31.0, 29.5],
                                                                      "recall": [0.1, 0.3, 0.2]}})})  # fmt: skip
-    b = rows_of("lr-b", {"metrics/summary.json": _summary({"sagan": {"fid": [40.0, 42.0, 41.5],
-                                                                     "recall": [0.15, 0.35, 0.1]}}),
-                         "metrics/cyclegan/summary.json": _summary({"cyclegan": {"fid": [90.0, 91.0, 92.0]}})})  # fmt: skip
+    b = rows_of("lr-b", {
+        "metrics/summary.json": _summary({"sagan": {"fid": [40.0, 42.0, 41.5], "recall": [0.15, 0.35, 0.1]}}),
+        "metrics/cyclegan/summary.json": _summary({"cyclegan": {"fid": [90.0, 91.0, 92.0]}}),
+    })  # fmt: skip
     result = compare(a + b, across_models=True)
     by_metric = {d["metric"]: d for d in result["differences"]}
     assert set(by_metric) == {"fid", "recall"}  # never a GAN against the translator
-    assert by_metric["fid"]["verdict"] == "lower" and by_metric["fid"]["difference"] == pytest.approx(30.1666 - 41.1666, abs=1e-3)
+    assert by_metric["fid"]["verdict"] == "lower"
+    assert by_metric["fid"]["difference"] == pytest.approx(30.1666 - 41.1666, abs=1e-3)
     assert by_metric["recall"]["verdict"] == "inconclusive"
     text = to_markdown(result)
     assert "| lr-a · sagan − lr-b · sagan | fid | -11.0 [" in text and "lr-a · sagan better (lower)" in text
@@ -68,7 +71,8 @@ def test_aggregate_names_a_seed_that_lacks_a_metric():
 
 
 def test_curve_mean_and_band_only_where_every_seed_scored():
-    tables = {0: [{"iteration": 1000, "fid": 50.0}, {"iteration": 2000, "fid": 40.0}], 1: [{"iteration": 1000, "fid": 60.0}]}
+    tables = {0: [{"iteration": 1000, "fid": 50.0}, {"iteration": 2000, "fid": 40.0}],
+              1: [{"iteration": 1000, "fid": 60.0}]}  # fmt: skip
     rows = curve_rows(tables, "fid")
     mean = [r for r in rows if r["seed"] == "mean"]
     assert [r["iteration"] for r in mean] == [1000] and mean[0]["value"] == 55.0
@@ -81,9 +85,9 @@ def _write_run(run, seed: int, *, fid: float) -> None:
     run.mkdir(parents=True)
     protocol = {"description": "FID, 8 generated vs the 20 test images", "latent_seed": seed}
     (run / "best.json").write_text(json.dumps({"protocol": protocol, "dcgan": {"fid": fid + 1, "iteration": 2}}))
+    prdc = {"precision": 0.5, "recall": 0.4, "density": 0.9, "coverage": 0.3}
     report = {"protocol": {"description": "FID, 20 generated"}, "floor": {"fid": 3.0, "prdc": {"precision": 0.8}},
-              "dcgan": {"fid": fid, "kid": {"mean": fid / 1000}, "prdc": {"precision": 0.5, "recall": 0.4,
-                                                                          "density": 0.9, "coverage": 0.3}}}  # fmt: skip
+              "dcgan": {"fid": fid, "kid": {"mean": fid / 1000}, "prdc": prdc}}  # fmt: skip
     (run / "report.json").write_text(json.dumps(report))
     (run / "dcgan/live").mkdir(parents=True)
     (run / "dcgan/live/metrics.json").write_text(json.dumps({"step": 2, "seconds": 10.0 + seed}))

@@ -145,7 +145,8 @@ def write_curves(curves: dict[str, dict[str, list[dict]]], out_dir: Path) -> lis
     written = []
     for metric, per_model in curves.items():
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, ("model", "seed", "iteration", "value", "ci95_low", "ci95_high"), lineterminator="\n")
+        columns = ("model", "seed", "iteration", "value", "ci95_low", "ci95_high")
+        writer = csv.DictWriter(buf, columns, lineterminator="\n")
         writer.writeheader()
         for model, rows in per_model.items():
             for r in rows:
