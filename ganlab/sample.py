@@ -65,9 +65,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=8, help="columns of an interpolation, ends included")
     parser.add_argument("--rows", type=int, default=4, help="rows of an interpolation, one z each")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--best-dir", default="models/best", help="where `dvc repro` put the best generators")
+    parser.add_argument("--run", type=int, default=0, help="which training run of `seeds` (default: 0)")
+    parser.add_argument("--best-dir", help="where `dvc repro` put the best generators (default: models/seeds/RUN/best)")
     args = parser.parse_args(argv)
-    common = dict(model=args.model, out=args.out, seed=args.seed, best_dir=args.best_dir)
+    best_dir = args.best_dir or f"models/seeds/{args.run}/best"
+    common = dict(model=args.model, out=args.out, seed=args.seed, best_dir=best_dir)
     try:
         if args.interpolate:
             out = interpolate(a=args.interpolate[0], b=args.interpolate[1], steps=args.steps, rows=args.rows, **common)

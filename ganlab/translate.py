@@ -60,6 +60,7 @@ def translate_files(
     input: str | Path,
     out: str | Path,
     checkpoint: str | Path | None = None,
+    run: int = 0,
     resize: bool = False,
     device: str = "cpu",
     batch_size: int = 64,
@@ -69,10 +70,10 @@ def translate_files(
         raise GanlabError(f"--model {model}: {what}; translators: {', '.join(sorted(TRANSLATORS))}")
     if direction not in DIRECTIONS:
         raise GanlabError(f"--direction {direction}: expected one of {', '.join(DIRECTIONS)}")
-    checkpoint = Path(checkpoint or f"models/{model}_best.pt")
+    checkpoint = Path(checkpoint or f"models/{model}/best/{run}.pt")
     if not checkpoint.is_file():
         raise GanlabError(
-            f"{checkpoint}: no such checkpoint; run `dvc repro select_{model}` first, or pass --checkpoint"
+            f"{checkpoint}: no such checkpoint; run `dvc repro select_{model}@{run}` first, or pass --checkpoint"
         )
     files = input_files(Path(input))
     dev = resolve_device(device)
@@ -97,7 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--direction", required=True, choices=sorted(DIRECTIONS))
     parser.add_argument("--input", required=True, help="an image, or a folder of images")
     parser.add_argument("--out", required=True, help="the folder to write the translations to")
-    parser.add_argument("--checkpoint", help="default: models/<model>_best.pt, what `dvc repro` selected")
+    parser.add_argument("--run", type=int, default=0, help="which training run of `seeds` (default: 0)")
+    parser.add_argument("--checkpoint", help="default: models/<model>/best/RUN.pt, what `dvc repro` selected")
     parser.add_argument("--resize", action="store_true", help="centre-crop and resize inputs to the model's size")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = parser.parse_args(argv)
@@ -108,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
             input=args.input,
             out=args.out,
             checkpoint=args.checkpoint,
+            run=args.run,
             resize=args.resize,
             device=args.device,
         )
