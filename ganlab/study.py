@@ -194,9 +194,10 @@ def run_arm(repo: Path, study: Study, arm: Arm, *, jobs: int, root: Path) -> Pat
     # A finished run returns at once ("already trained"), an interrupted one resumes.
     training = {s: c for s, c in stages.items() if TRAIN_STAGE.match(s)}
     if jobs > 1 and len(training) > 1:
-        failed = train_side_by_side(wt, training, jobs=jobs, log_dir=wt / "logs")
+        logs = wt / "runs" / "logs"  # git-ignored: not part of the experiment
+        failed = train_side_by_side(wt, training, jobs=jobs, log_dir=logs)
         if failed:
-            raise GanlabError(failure_message(name, failed, wt / "logs"))
+            raise GanlabError(failure_message(name, failed, logs))
     if experiment_exists(repo, name):  # an interrupted earlier attempt: its outputs are still here
         _check(_run(["dvc", "exp", "remove", name], wt), f"{name}: dvc exp remove")
     _check(_run(["dvc", "exp", "run", "-n", name, *study.targets], wt), f"{name}: dvc exp run")

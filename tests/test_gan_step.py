@@ -227,6 +227,26 @@ def test_graph_capture_on_a_cpu_is_refused_by_name(prepared, tmp_path):
         _trainer(tmp_path, "sagan", graph=True)
 
 
+@pytest.mark.parametrize("name", ["dcgan", "sagan"])
+def test_compile_with_a_gradient_penalty_is_refused_before_anything_is_built(prepared, tmp_path, name, monkeypatch):
+    """torch 2.14's aot_autograd has no double backward (seen: "torch.compile with aot_autograd
+    does not currently support double backward" at the first D step); refused naming both keys."""
+    monkeypatch.setattr("ganlab.training.gan.build_state", lambda *a, **k: pytest.fail("built before the check"))
+    with pytest.raises(GanlabError, match=rf"{name}.compile=true with {name}.gp_weight=10.0: .* double backward; "
+                                          rf"set {name}.compile=false or {name}.gp_weight=0"):  # fmt: skip
+        _trainer(tmp_path, name, compile=True, gp_weight=10.0)
+
+
+def test_graph_capture_of_a_host_side_training_set_is_refused():
+    from ganlab.training.gan import check_graph_batches
+
+    cfg = parse_params(tiny_params(**{"sagan.graph": True})).sagan
+    on_host = SimpleNamespace(images=torch.zeros(2**20, dtype=torch.uint8), device=torch.device("cuda"))
+    with pytest.raises(GanlabError, match=r"sagan.graph=true needs the training set in GPU memory, .* 25% of the free"):
+        check_graph_batches("sagan", cfg, on_host)
+    check_graph_batches("sagan", cfg, SimpleNamespace(images=torch.zeros(1), device=torch.device("cpu")))  # with it
+
+
 def test_resume_restores_tensor_learning_rates_from_a_float_checkpoint(prepared, tmp_path):
     trainer, cfg = _trainer(tmp_path, "sagan")
     saved = copy.deepcopy(trainer.state.state_dict({}))

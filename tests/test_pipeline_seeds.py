@@ -107,7 +107,7 @@ def test_a_study_runs_as_experiments_side_by_side_and_resumes(repo):
     out = run(repo, sys.executable, "-m", "ganlab.study", "studies/tiny.yaml", "--jobs", "2")
     assert "train@sagan-0: python stages/train.py" in out and "train@sagan-1: python stages/train.py" in out
     wt = repo / "runs/studies/tiny/fast-d"
-    assert (wt / "logs/train@sagan-1.log").is_file() and "tiny-fast-d" in run(repo, "dvc", "exp", "list")
+    assert (wt / "runs/logs/train@sagan-1.log").is_file() and "tiny-fast-d" in run(repo, "dvc", "exp", "list")
     assert "tiny-fast-d · sagan" in (repo / "studies/tiny/compare.md").read_text()
     assert (repo / "studies/tiny/fast-d/fid.png").is_file()
     again = run(repo, sys.executable, "-m", "ganlab.study", "studies/tiny.yaml")

@@ -31,12 +31,17 @@ def test_kid_matches_the_unbiased_mmd_formula():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((200, 64)).astype(np.float32)
     y = (rng.standard_normal((200, 64)) * 1.3 + 0.2).astype(np.float32)
-    # With subsets as large as the sets, every subset is the whole set: the mean is the
-    # full-set MMD² and the spread is 0.
+    # 200 images: subsets of 100 that differ, so the spread says something (subsets of all 200
+    # would all be the same set, with a spread of 0); the mean estimates the full-set MMD².
     out = kid(x, y)
-    assert out["subset_size"] == 200
-    assert out["mean"] == pytest.approx(_unbiased_mmd2(x.astype(np.float64), y.astype(np.float64)), rel=1e-4)
-    assert out["std"] == pytest.approx(0.0, abs=1e-6 * abs(out["mean"]))
+    full = _unbiased_mmd2(x.astype(np.float64), y.astype(np.float64))
+    assert out["subset_size"] == 100 and out["std"] > 0.01 * full
+    assert out["mean"] == pytest.approx(full, abs=3 * out["std"] / np.sqrt(10))
+    import torch_fidelity.metric_kid as metric_kid
+
+    whole = metric_kid.kid_features_to_metric(torch.from_numpy(x), torch.from_numpy(y), kid_subsets=3,
+                                              kid_subset_size=200, verbose=False)  # fmt: skip
+    assert whole["kernel_inception_distance_mean"] == pytest.approx(full, rel=1e-4)  # the formula itself
     # A second sample of x's distribution: near 0 (unbiased, so either sign).
     same = kid(x, rng.standard_normal((200, 64)).astype(np.float32))
     assert abs(same["mean"]) < 0.05 * out["mean"]

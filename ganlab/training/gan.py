@@ -18,7 +18,7 @@ from ganlab.layers import at_least_fp32, refresh_spectral_norms, sync_batchnorm
 from ganlab.losses import LOSSES, gradient_penalty, mode_seeking_penalty
 from ganlab.models import build_discriminator, build_generator
 from ganlab.sampling import generate, random_labels
-from ganlab.training.batches import RealBatches
+from ganlab.training.batches import DEVICE_SHARE, RealBatches
 from ganlab.training.checkpoints import load_generator, save_snapshot
 from ganlab.training.graphs import CapturedStep
 from ganlab.training.state import (
@@ -222,6 +222,14 @@ def mode_seeking_term(weight: float):
 
 
 def check_data(name: str, cfg: GANConfig, split: Split, world: World) -> None:
+    """Combinations that cannot train, refused before anything is built."""
+    if cfg.compile and cfg.gp_weight > 0:
+        # aot_autograd (torch 2.14) raises "does not currently support double backward" at the
+        # first D step, which the penalty's gradient of a gradient needs
+        raise GanlabError(
+            f"{name}.compile=true with {name}.gp_weight={cfg.gp_weight}: torch.compile cannot take the gradient "
+            f"penalty's double backward; set {name}.compile=false or {name}.gp_weight=0"
+        )
     rows = world.rows(cfg.batch_size, what=f"{name}.batch_size")
     per_process = rows.stop - rows.start
     if cfg.mode_seeking > 0 and per_process % 2:
@@ -238,6 +246,17 @@ def check_data(name: str, cfg: GANConfig, split: Split, world: World) -> None:
         raise GanlabError(
             f"{name}.conditional=true, but the training images have no classes (a folder without class "
             f"subfolders); run with -S {name}.conditional=false, or sort the images into one subfolder per class"
+        )
+
+
+def check_graph_batches(name: str, cfg: GANConfig, batches) -> None:
+    """`graph: true` replays a captured step whose real batch is gathered on the device; a training
+    set too large for device memory (RealBatches keeps it on the host) cannot be captured."""
+    if cfg.graph and batches.images.device != batches.device:
+        gib = batches.images.nbytes / 2**30
+        raise GanlabError(
+            f"{name}.graph=true needs the training set in GPU memory, but this one ({gib:.1f} GiB) is above "
+            f"{DEVICE_SHARE:.0%} of the free GPU memory and stays on the host; set {name}.graph=false"
         )
 
 
@@ -263,6 +282,7 @@ class NoiseGAN:
         for net in self.state.nets.values():
             sync_batchnorm(net, world.distributed)
         batches = real_batches(split, self.state.rng, world)
+        check_graph_batches(name, cfg, batches)
         self.step = GANStep(self.state, cfg, real_batches=batches, world=world)
 
     def save_snapshot(self, path: Path, *, config: dict, iteration: int, seed: int) -> None:
