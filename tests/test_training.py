@@ -423,3 +423,21 @@ def test_a_run_saved_before_the_newer_sagan_keys_resumes_and_loads(prepared, tmp
     # The filled-in values are the old behaviour: a run asking for a plain G does not resume.
     _train(tmp_path, iterations=4, ckpt_every=1, g_spectral_norm=False)
     assert "sagan.g_spectral_norm: True -> False" in capsys.readouterr().out
+
+
+def test_bf16_on_a_cpu_without_native_bf16_warns_with_its_cost(tmp_path, capsys):
+    from ganlab.training.loop import warn_emulated_bf16
+
+    cfg = parse_params(tiny_params(**{"dcgan.precision": "bf16"})).dcgan
+    avx2 = tmp_path / "avx2"
+    avx2.write_text("flags\t\t: fpu sse sse2 avx avx2 fma\n")
+    avx512 = tmp_path / "avx512"
+    avx512.write_text("flags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    cpu = torch.device("cpu")
+    assert warn_emulated_bf16("dcgan", cfg, cpu, cpuinfo=avx2)
+    out = capsys.readouterr().out
+    assert "dcgan.precision=bf16 on a CPU without native bf16" in out and "30x slower than fp32" in out
+    assert not warn_emulated_bf16("dcgan", cfg, cpu, cpuinfo=avx512)
+    assert not warn_emulated_bf16("dcgan", parse_params(tiny_params()).dcgan, cpu, cpuinfo=avx2)  # fp32
+    assert not warn_emulated_bf16("dcgan", cfg, torch.device("cuda"), cpuinfo=avx2)
+

@@ -114,6 +114,33 @@ def build_trainer(
     return family(name=name, cfg=cfg, splits=splits, seed=seed, device=device, world=world)
 
 
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_bf16_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
+    """Which of BF16_FLAGS the CPU reports (empty where /proc/cpuinfo is missing)."""
+    try:
+        words = set(Path(cpuinfo).read_text().split())
+    except OSError:
+        return set()
+    return words & set(BF16_FLAGS)
+
+
+def warn_emulated_bf16(
+    name: str, cfg: TrainConfig, device: torch.device, cpuinfo: str | Path = "/proc/cpuinfo"
+) -> bool:
+    """bf16 on a CPU without native bf16 is emulated, and far slower than fp32: say so once, with
+    the measured cost, before training starts. Returns whether it warned."""
+    if cfg.precision != "bf16" or device.type != "cpu" or cpu_bf16_flags(cpuinfo):
+        return False
+    print(
+        f"warning: {name}.precision=bf16 on a CPU without native bf16 (neither {' nor '.join(BF16_FLAGS)} in "
+        f"{cpuinfo}): bf16 is emulated here, about 30x slower than fp32 (DCGAN at width 64: 9.5 s against "
+        f"0.31 s per iteration on a 2-core AVX2-only AMD EPYC). Set {name}.precision=fp32 unless you mean it."
+    )
+    return True
+
+
 class _NoLog:
     """What ranks other than 0, and runs without a live directory, log to."""
 
@@ -148,6 +175,8 @@ def train(
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     out_dir = Path(out_dir)
+    if world.is_main:
+        warn_emulated_bf16(name, cfg, dev)
     splits = [load_split(path) for path in data_paths]
     trainer = build_trainer(name, cfg, seed=seed, device=dev, splits=splits, world=world)
     state = trainer.state
