@@ -86,17 +86,23 @@ def test_one_step_trains_all_four_networks(domains):
     trainer = _trainer(domains)  # the committed defaults: identity term, pool, jitter and flip on
     before = {k: [p.detach().clone() for p in net.parameters()] for k, net in trainer.state.nets.items()}
     stats = trainer.step()
-    assert torch.isfinite(stats).all() and stats[3] > 0
+    assert torch.isfinite(stats).all() and stats[4] > 0  # the identity term
     for key, net in trainer.state.nets.items():
         assert any(not torch.equal(a, b) for a, b in zip(before[key], net.parameters())), key
     # each D's pool took this step's 4 translations
     assert [trainer.state.extras[k].count for k in ("pool_a", "pool_b")] == [4, 4]
 
 
-def test_adversarial_weight_scales_the_g_terms(domains):
-    stats = {w: _trainer(domains, lambda_adversarial=w).step() for w in (1.0, 2.0)}
-    assert torch.allclose(stats[2.0][1], 2 * stats[1.0][1])  # loss_g: the same batch and nets, twice the term
-    assert torch.equal(stats[2.0][2], stats[1.0][2])  # the cycle term is the same
+def test_adversarial_weight_scales_the_g_terms_and_loss_g_is_the_whole_objective(domains):
+    trainers = {w: _trainer(domains, lambda_adversarial=w) for w in (1.0, 2.0)}
+    stats = {w: t.step() for w, t in trainers.items()}
+    assert torch.allclose(stats[2.0][2], 2 * stats[1.0][2])  # the same batch and nets, twice the adversarial term
+    assert torch.equal(stats[2.0][3], stats[1.0][3])  # the cycle term is the same
+    for w, s in stats.items():  # loss_g = λ_adv·adversarial (logged weighted) + λ_cycle·cycle + λ_identity·identity
+        cfg = trainers[w].cfg
+        assert cfg.lambda_cycle > 0 and cfg.lambda_identity > 0
+        assert torch.allclose(s[1], s[2] + cfg.lambda_cycle * s[3] + cfg.lambda_identity * s[4], rtol=1e-5)
+    assert dict(zip(trainers[1.0].stats, range(7)))["loss_g"] == 1
 
 
 def test_inputs_are_jittered_and_flipped_with_the_training_rng(domains):
