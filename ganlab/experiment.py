@@ -111,11 +111,30 @@ def main(argv: list[str] | None = None) -> int:
     except GanlabError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    command = dvc_command(Path(args.file).stem, overrides, targets, dvc_args)
+    name = Path(args.file).stem
+    command = dvc_command(name, overrides, targets, dvc_args)
     print(shlex.join(command), flush=True)
     if args.dry_run:
         return 0
+    if "--queue" not in dvc_args:
+        keep_earlier(name)
     return subprocess.call(command)
+
+
+def keep_earlier(name: str) -> str | None:
+    """A second run of an experiment file replaces the experiment of its name in `dvc exp show`;
+    the earlier one stays reachable, renamed to `<name>-<its commit's time>`. Returns that name."""
+    refs = subprocess.run(
+        ["git", "for-each-ref", "--format=%(refname) %(committerdate:format:%Y%m%d-%H%M%S)", "refs/exps"],
+        capture_output=True, text=True,
+    ).stdout.split("\n")  # fmt: skip
+    stamp = next((line.split()[1] for line in refs if line.split() and line.split()[0].endswith(f"/{name}")), None)
+    if stamp is None:
+        return None
+    kept = f"{name}-{stamp}"
+    subprocess.run(["dvc", "exp", "rename", name, kept], check=True, capture_output=True)
+    print(f"the earlier experiment {name!r} is kept as {kept!r} (dvc exp show -A lists it); this run replaces it")
+    return kept
 
 
 if __name__ == "__main__":

@@ -137,4 +137,5 @@ def render_translation(
     progress = translation_progress_figure(list_snapshots(checkpoints), splits, best=int(meta["iteration"]))
     save_figure(progress, out["progress"])
     save_figure(translation_curves(fid_csv, json.loads(Path(report).read_text())), out["curves"])
-    save_figure(loss_figure("cyclegan", live, keys=("loss_d", "loss_g", "loss_adversarial", "loss_cycle", "loss_identity")), out["loss"])
+    losses = ("loss_d", "loss_g", "loss_adversarial", "loss_cycle", "loss_identity")  # loss_g: G's whole objective
+    save_figure(loss_figure("cyclegan", live, keys=losses), out["loss"])

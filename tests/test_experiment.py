@@ -2,6 +2,7 @@
 run as a named `dvc exp run`."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -54,6 +55,13 @@ def test_an_experiment_file_runs_as_a_named_dvc_experiment(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "dvc exp run -n tiny -S data.test_fraction=0.2 -S 'seeds=[5]' prepare" in result.stdout
     assert "tiny" in json.dumps(json.loads(run(repo, "dvc", "exp", "show", "--json")))
+    # the same file again: it runs, and the earlier experiment stays, renamed
+    again = subprocess.run([sys.executable, "-m", "ganlab.experiment", "experiments/tiny.yaml"], cwd=repo, env=env(),
+                           capture_output=True, text=True)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-2000:]
+    kept = re.search(r"the earlier experiment 'tiny' is kept as '(tiny-\d{8}-\d{6})'", again.stdout).group(1)
+    listed = run(repo, "dvc", "exp", "list", "--name-only").split()
+    assert "tiny" in listed and kept in listed
     bad = subprocess.run([sys.executable, "-m", "ganlab.experiment", "experiments/tiny.yaml", "-S", "sed=5"],
                          cwd=repo, env=env(), capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 2 and "sed: no such key" in bad.stderr
