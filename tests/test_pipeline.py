@@ -27,7 +27,7 @@ def test_repro_produces_every_output(repo):
     assert ran(out) == NOISE_STAGES | CYCLEGAN_STAGES
     for path in [
         "data/prepared/train/images.npy", "data/prepared/test/meta.json", "data/prepared/bad_files.txt",
-        "data/fid/stats.npz", "data/fid/reference_features.npz", "data/fid/floor_features.npz", "metrics/report.json",
+        "data/fid/stats.npz", "data/fid/reference_features.npz", "data/fid/floor_features.npz",
         "models/seeds/0/dcgan/checkpoints/iter_000002.pt", "models/seeds/0/sagan/checkpoints/iter_000004.pt",
         "models/seeds/0/sagan/last.pt", "metrics/seeds/0/dcgan/live/metrics.json",
         "metrics/seeds/0/sagan/live/plots/metrics/loss_d.tsv", "metrics/seeds/0/sagan/live/plots/images/samples/4.png",
