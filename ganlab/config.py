@@ -249,8 +249,13 @@ class Params:
         if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
             raise ParamsError(f"seeds: expected a non-empty list of distinct integers >= 0, found {self.seeds!r}")
 
-    def run_seeds(self, entry: int) -> RunSeeds:
-        """The seeds of the run for `entry`, which must be one of `seeds` (a stage's --seed)."""
+    def run_seeds(self, entry: int | None) -> RunSeeds:
+        """The seeds of the run for `entry`, which must be one of `seeds` (a stage's --seed); None
+        names the only one when `seeds` holds one."""
+        if entry is None:
+            if len(self.seeds) != 1:
+                raise ParamsError(f"seeds: {self.seeds} lists several runs; name one (a stage's --seed)")
+            entry = self.seeds[0]
         if entry not in self.seeds:
             raise ParamsError(f"seed {entry}: not in seeds {self.seeds}; a run's seed must be one of them")
         return RunSeeds.of(entry, self.report)

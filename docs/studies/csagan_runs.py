@@ -64,7 +64,7 @@ def runs() -> dict[str, tuple[str, dict]]:
     out = {"dcgan": ("dcgan", {})}
     # The defaults at width 64 as long as time allows, in bf16 and compiled (measured safe on
     # the results run), to compare with DCGAN's curve at equal iterations past 5000.
-    long = {**WIDTH64, "sagan.precision": "bf16", "sagan.compile": True, "seed": 0}
+    long = {**WIDTH64, "sagan.precision": "bf16", "sagan.compile": True, "seeds": [0]}
     out["long_bf16_s0"] = ("sagan", long)
     # The GPU round's one lead at 1000 iterations (below the baseline on both seeds), beside it.
     out["long_biggan_bf16_s0"] = ("sagan", {**long, **ABLATIONS["biggan"]})
@@ -79,24 +79,24 @@ def runs() -> dict[str, tuple[str, dict]]:
     out["long_ms0.25_bf16_s0"] = ("sagan", {**long, "sagan.mode_seeking": 0.25})
     # The second seed of the pair: does the term give the shapes back on another start, and does
     # the defaults' collapse within a class repeat?
-    out["long_bf16_s1"] = ("sagan", {**long, "seed": 1})
-    out["long_ms_bf16_s1"] = ("sagan", {**long, "sagan.mode_seeking": 1.0, "seed": 1})
+    out["long_bf16_s1"] = ("sagan", {**long, "seeds": [1]})
+    out["long_ms_bf16_s1"] = ("sagan", {**long, "sagan.mode_seeking": 1.0, "seeds": [1]})
     for arm, (_, change) in LONG_BRANCHES.items():
         out[long_branch_name(arm)] = ("sagan", {**long, **change})
     for seed in (0, 1):
         for arm, change in ABLATIONS.items():
-            out[f"{arm}_s{seed}"] = ("sagan", {**WIDTH64, **change, "seed": seed})
-        out[f"peer_ganlab_s{seed}"] = ("sagan", {**PEER, "seed": seed})
+            out[f"{arm}_s{seed}"] = ("sagan", {**WIDTH64, **change, "seeds": [seed]})
+        out[f"peer_ganlab_s{seed}"] = ("sagan", {**PEER, "seeds": [seed]})
         # The one structural difference the ablations leave between the peers: Mimicry's G has no SN.
-        out[f"peer_ganlab_plain_g_s{seed}"] = ("sagan", {**PEER, "sagan.g_spectral_norm": False, "seed": seed})
-        out[f"peer_mimicry_s{seed}"] = ("mimicry", {**PEER, "seed": seed})
+        out[f"peer_ganlab_plain_g_s{seed}"] = ("sagan", {**PEER, "sagan.g_spectral_norm": False, "seeds": [seed]})
+        out[f"peer_mimicry_s{seed}"] = ("mimicry", {**PEER, "seeds": [seed]})
         # The one lead of the branches (lr_g 5e-5 from 4000, on two RNG streams), from scratch.
-        out[f"peer_ganlab_lr_g_5e-5_s{seed}"] = ("sagan", {**PEER, **BRANCHES["lr_g_5e-5"], "seed": seed})
+        out[f"peer_ganlab_lr_g_5e-5_s{seed}"] = ("sagan", {**PEER, **BRANCHES["lr_g_5e-5"], "seeds": [seed]})
         arms = [(arm, change, None) for arm, change in BRANCHES.items()]
         arms += [(arm, change, reseed) for arm, change in RESEEDED.items() for reseed in RESEEDS]
         for arm, change, reseed in arms:
             name = branch_name(seed, arm, reseed)
-            out[name] = ("sagan", {**PEER, **change, "sagan.iterations": BRANCH_UNTIL, "seed": seed})
+            out[name] = ("sagan", {**PEER, **change, "sagan.iterations": BRANCH_UNTIL, "seeds": [seed]})
     return out
 
 

@@ -19,7 +19,7 @@ shared="cyclegan.source=${EMOJI_DIR:-download} cyclegan.resolution=32 cyclegan.i
   cyclegan.ckpt_every=250 cyclegan.g_ch=32 cyclegan.n_res_blocks=3 fid.n_samples=401
   cyclegan.lambda_identity=0 cyclegan.lambda_adversarial=1 cyclegan.pool_size=0 cyclegan.jitter=1 cyclegan.flip=false"
 python docs/studies/variant.py $out/l10s0.yaml $shared
-python docs/studies/variant.py $out/l10s1.yaml $shared seed=1 report.seed=2
+python docs/studies/variant.py $out/l10s1.yaml $shared 'seeds=[1]' report.seed=1
 python docs/studies/variant.py $out/l0s0.yaml $shared cyclegan.lambda_cycle=0
 runs="l10s0 l10s1 l0s0"
 first=l10s0

@@ -21,7 +21,7 @@ shared="cyclegan.source=${EMOJI_DIR:-download} cyclegan.resolution=32 cyclegan.i
   cyclegan.lr_decay=linear cyclegan.lr_decay_start=10000 cyclegan.ckpt_every=1000 cyclegan.g_ch=32 cyclegan.n_res_blocks=3
   cyclegan.precision=bf16 fid.n_samples=401"
 python docs/studies/variant.py $out/ref_s0.yaml $shared
-python docs/studies/variant.py $out/ref_s1.yaml $shared seed=1 report.seed=2
+python docs/studies/variant.py $out/ref_s1.yaml $shared 'seeds=[1]' report.seed=1
 python docs/studies/variant.py $out/noidt.yaml $shared cyclegan.lambda_identity=0
 python docs/studies/variant.py $out/nopool.yaml $shared cyclegan.pool_size=0
 runs=${RUNS:-ref_s0 ref_s1}

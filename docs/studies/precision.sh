@@ -10,10 +10,10 @@ part=${1:-all}
 out=runs/precision
 data=runs/fashion_mnist
 common="dcgan.iterations=3000 dcgan.ckpt_every=1000 fid.n_samples=2048"
-python docs/studies/variant.py $out/fp32_s0.yaml $common seed=0 dcgan.precision=fp32
-python docs/studies/variant.py $out/fp32_s1.yaml $common seed=1 dcgan.precision=fp32
-python docs/studies/variant.py $out/bf16_s0.yaml $common seed=0 dcgan.precision=bf16
-python docs/studies/variant.py $out/bf16_s1.yaml $common seed=1 dcgan.precision=bf16
+python docs/studies/variant.py $out/fp32_s0.yaml $common 'seeds=[0]' dcgan.precision=fp32
+python docs/studies/variant.py $out/fp32_s1.yaml $common 'seeds=[1]' dcgan.precision=fp32
+python docs/studies/variant.py $out/bf16_s0.yaml $common 'seeds=[0]' dcgan.precision=bf16
+python docs/studies/variant.py $out/bf16_s1.yaml $common 'seeds=[1]' dcgan.precision=bf16
 runs="fp32_s0 bf16_s0 fp32_s1 bf16_s1"
 [ -f $data/test.pt ] || python stages/prepare.py --params $out/fp32_s0.yaml --train $data/train.pt --test $data/test.pt
 [ "$part" = fid ] || for run in $runs; do
@@ -26,7 +26,7 @@ done
   --train-features $data/train_features.npz
 for run in $runs; do
   # The same FID seed (0) for every run, whatever its training seed; the final checkpoint only.
-  python docs/studies/variant.py $out/$run.fid.yaml $common seed=0
+  python docs/studies/variant.py $out/$run.fid.yaml $common 'seeds=[0]'
   mkdir -p $out/$run/final && ln -f $out/$run/checkpoints/iter_003000.pt $out/$run/final/
   python stages/fid.py --params $out/$run.fid.yaml --checkpoints $out/$run/final \
     --reference $data/test_stats.npz --out $out/$run/fid.csv --cache $out/$run/fid_cache.json

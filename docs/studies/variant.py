@@ -1,7 +1,7 @@
 """Write the params of one study run: params.yaml on CPU and real Fashion-MNIST (Debian's files),
 with dotted overrides whose values are read as YAML.
 
-    python docs/studies/variant.py OUT.yaml dcgan.iterations=3000 dcgan.precision=bf16 seed=1
+    python docs/studies/variant.py OUT.yaml dcgan.iterations=3000 dcgan.precision=bf16 'seeds=[1]'
 
 The result is checked by ganlab's strict loader before it is written.
 """
