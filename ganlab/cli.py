@@ -18,7 +18,7 @@ def stage_parser(description: str | None) -> argparse.ArgumentParser:
 
 def add_seed(parser: argparse.ArgumentParser) -> None:
     """`--seed S`: which entry of `seeds` this run is (dvc.yaml passes each one to its own stage)."""
-    parser.add_argument("--seed", type=int, help="the run's entry of params.yaml's seeds (needed when it lists several)")
+    parser.add_argument("--seed", type=int, help="the run's entry of `seeds` (needed when it lists several)")
 
 
 def run_stage(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentParser) -> None:
