@@ -102,10 +102,11 @@ def kill_when(cmd: list[str], *, appears: Path, cwd=None, env=None, timeout: flo
     proc.wait()
 
 
-def assert_same_history(a: Path, b: Path, *, steps: list[int], rtol: float = 0.0) -> None:
+def assert_same_history(a: Path, b: Path, *, steps: list[int], rtol: float = 0.0, earlier: tuple = ()) -> None:
     """Two DVCLive directories hold the same training history: every metric at exactly `steps`
     with equal values (timings aside; within `rtol` if given), and the same previews
-    (byte-identical unless `rtol`)."""
+    (byte-identical unless `rtol`), but for `a`'s `earlier` previews (checkpoints of a cadence
+    it had before)."""
     import torch
 
     from ganlab.training.live import read_history
@@ -116,7 +117,7 @@ def assert_same_history(a: Path, b: Path, *, steps: list[int], rtol: float = 0.0
         (steps_a, values_a), (steps_b, values_b) = read_history(a, name), read_history(b, name)
         assert steps_a == steps_b == steps, name
         torch.testing.assert_close(torch.tensor(values_a), torch.tensor(values_b), rtol=rtol, atol=rtol, msg=name)
-    previews = [sorted((d / "plots/images/samples").iterdir()) for d in (a, b)]
+    previews = [sorted(p for p in (d / "plots/images/samples").iterdir() if p.name not in earlier) for d in (a, b)]
     assert [p.name for p in previews[0]] == [p.name for p in previews[1]]
     for x, y in zip(*previews):
         if not rtol:

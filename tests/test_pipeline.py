@@ -181,4 +181,5 @@ def test_killed_repro_resumes_to_the_same_checkpoints(repo, tmp_path):
         for key, value in resumed[name].items():
             assert torch.equal(value, straight[name][key]), f"{name}: {key}"
     assert len((repo / "metrics/seeds/0/sagan/fid.csv").read_text().splitlines()) == 13
-    assert_same_history(repo / "metrics/seeds/0/sagan/live", tmp_path / "live", steps=list(range(1, 61)))
+    assert_same_history(repo / "metrics/seeds/0/sagan/live", tmp_path / "live", steps=list(range(1, 61)),
+                        earlier=("2.png", "4.png"))  # fmt: skip
