@@ -8,9 +8,10 @@ experiment `<study>-<arm>`, run in its own git worktree under runs/studies/<stud
 its outputs persist there: run the same command again after an interruption and every run resumes
 from its last checkpoint, every scored checkpoint stays scored, and finished arms are skipped.
 
-Seeds side by side: before `dvc exp run`, the arm's training stages run as parallel processes
+Seeds side by side: before `dvc repro`, the arm's training stages run as parallel processes
 (`--jobs`, each with its share of the CPU threads); DVC then finds them trained (they resume at
-their last iteration) and scores, reports and summarizes them. A seed whose run fails is named.
+their last iteration) and scores, reports and summarizes them, and `dvc exp save` records the
+experiment. A seed whose run fails is named.
 
 The arms' summaries are compared (ganlab.compare) into studies/<study>/compare.{md,json}, and
 each arm's figures over seeds are copied beside them for the docs.
@@ -198,9 +199,14 @@ def run_arm(repo: Path, study: Study, arm: Arm, *, jobs: int, root: Path) -> Pat
         failed = train_side_by_side(wt, training, jobs=jobs, log_dir=logs)
         if failed:
             raise GanlabError(failure_message(name, failed, logs))
+    # `dvc repro`, then `dvc exp save`: `dvc exp run` would first check out the lock's outputs and
+    # delete training runs it has no record of, the very runs trained side by side above.
+    _check(_run(["dvc", "repro", *study.targets], wt), f"{name}: dvc repro")
     if experiment_exists(repo, name):  # an interrupted earlier attempt: its outputs are still here
         _check(_run(["dvc", "exp", "remove", name], wt), f"{name}: dvc exp remove")
-    _check(_run(["dvc", "exp", "run", "-n", name, *study.targets], wt), f"{name}: dvc exp run")
+    # (the targets: stages outside them, not reproduced, have no outputs to save)
+    save = ["dvc", "exp", "save", "-f", "-n", name, "-I", "dvc.lock", *study.targets]
+    _check(_run(save, wt), f"{name}: dvc exp save")
     return wt
 
 

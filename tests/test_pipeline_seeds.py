@@ -106,6 +106,8 @@ def test_a_study_runs_as_experiments_side_by_side_and_resumes(repo):
     run(repo, "git", "commit", "-qm", "a study")
     out = run(repo, sys.executable, "-m", "ganlab.study", "studies/tiny.yaml", "--jobs", "2")
     assert "train@sagan-0: python stages/train.py" in out and "train@sagan-1: python stages/train.py" in out
+    # trained once, side by side: DVC's own train stages find the runs done and keep them
+    assert out.count("sagan: already trained to iteration 4") == 2 and "resuming from" in out
     wt = repo / "runs/studies/tiny/fast-d"
     assert (wt / "runs/logs/train@sagan-1.log").is_file() and "tiny-fast-d" in run(repo, "dvc", "exp", "list")
     assert "tiny-fast-d · sagan" in (repo / "studies/tiny/compare.md").read_text()
