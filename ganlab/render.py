@@ -270,12 +270,15 @@ class CurveFloors:
     fid: tuple[float, int]
     kid: tuple[float, int]
     prdc: dict[str, float]
-    prdc_title: str
     reference: dict  # reference_size, reference_split, reference_pool
     n_samples: int  # generated per checkpoint on the curve
 
     def title(self, metric: str) -> str:
         return describe(n_samples=self.n_samples, **self.reference, metric=metric)
+
+    @property
+    def prdc_title(self) -> str:
+        return self.title(f"precision, recall, density, coverage (k = {PRDC_K})")
 
     @classmethod
     def of(cls, reference_stats: Path, reference_features: Path, floor_features: Path, *, n_curve: int) -> CurveFloors:
@@ -283,14 +286,10 @@ class CurveFloors:
         floor_feats = load_features(floor_features)[0][:n_curve]
         ref_feats = load_features(reference_features)[0]
         split, size, pool = reference_info(stats, reference_stats)
-        k_words = f"precision, recall, density, coverage (k = {PRDC_K})"
         return cls(
             fid=floor_fid(floor_feats, FrechetReference(stats["mu"], stats["sigma"]), n=n_curve),
             kid=(kid(floor_feats, ref_feats)["mean"], len(floor_feats)),
             prdc=prdc(floor_feats, ref_feats),
-            prdc_title=describe(
-                n_samples=n_curve, reference_size=size, reference_split=split, reference_pool=pool, metric=k_words
-            ),
             reference=dict(reference_size=size, reference_split=split, reference_pool=pool),
             n_samples=n_curve,
         )
