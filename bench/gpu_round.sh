@@ -23,7 +23,7 @@ yaml.safe_dump(p, open(sys.argv[1], "w"))
 PY
   device=cpu; train="--params $tiny --iters 1 --warmup 1 --batch-size 8 --precisions fp32"
   fid="--n 16 --batch-size 8 --ours-only"
-  repro="--scale 0.0002 --images 200 --stages prepare train@dcgan"
+  repro="--scale 0.0002 --images 200 --stages prepare train@dcgan-0"
 else
   device=cuda; train="--iters 50 --warmup 5 --batch-size 64 --compile --graph"; fid="--n 2000 --batch-size 500"
   repro="--scale 0.04 --images 12000"

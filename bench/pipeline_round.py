@@ -28,9 +28,11 @@ import yaml
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ["prepare", "train@dcgan", "train@sagan", "fid_reference", "fid@dcgan", "fid@sagan", "select", "report",
-          "render", "prepare_cyclegan", "train_cyclegan", "reference_cyclegan", "fid_cyclegan", "select_cyclegan",
-          "report_cyclegan", "render_cyclegan"]  # fmt: skip
+# The default params train one seed (`seeds: [0]`), so every per-run stage carries "-0" or "@0".
+STAGES = ["prepare", "train@dcgan-0", "train@sagan-0", "fid_reference", "fid@dcgan-0", "fid@sagan-0", "select@0",
+          "report@0", "render@0", "summarize", "prepare_cyclegan", "train_cyclegan@0", "reference_cyclegan",
+          "fid_cyclegan@0", "select_cyclegan@0", "report_cyclegan@0", "render_cyclegan@0",
+          "summarize_cyclegan"]  # fmt: skip
 MODELS = ("dcgan", "sagan", "cyclegan")
 
 
@@ -56,22 +58,23 @@ def shortened(params: dict, *, scale: float, source: Path, device: str) -> dict:
         if m.get("lr_decay") == "linear":
             m["lr_decay_start"] = min(round(m["lr_decay_start"] * scale), m["iterations"] - 1)
     for section in ("fid", "report"):
-        p[section]["n_samples"] = max(16, round(p[section]["n_samples"] * scale))
+        p[section]["n_samples"] = max(64, round(p[section]["n_samples"] * scale))  # report: ≥ 2 per class
     p["fid"]["batch_size"] = min(p["fid"]["batch_size"], p["fid"]["n_samples"])
     return p
 
 
 def factor(stage: str, full: dict, short: dict) -> float:
     """How many times the default run repeats this stage's work, against the shortened run."""
-    name = stage.split("@")[1] if "@" in stage else "cyclegan"  # train@dcgan; train_cyclegan
-    if stage.startswith("train"):
+    family, _, run = stage.partition("@")  # train@dcgan-0, train_cyclegan@0, select@0, summarize
+    name = "cyclegan" if family.endswith("_cyclegan") else run.rsplit("-", 1)[0]
+    if family.startswith("train"):
         return full[name]["iterations"] / short[name]["iterations"]
-    if stage.startswith("fid@") or stage == "fid_cyclegan":
+    if family in ("fid", "fid_cyclegan"):
         full_ckpts = full[name]["iterations"] / full[name]["ckpt_every"]
         short_ckpts = short[name]["iterations"] / short[name]["ckpt_every"]
-        per_ckpt = full["fid"]["n_samples"] / short["fid"]["n_samples"] if stage != "fid_cyclegan" else 1.0
+        per_ckpt = full["fid"]["n_samples"] / short["fid"]["n_samples"] if family == "fid" else 1.0
         return full_ckpts / short_ckpts * per_ckpt
-    if stage == "report":
+    if family == "report":
         return full["report"]["n_samples"] / short["report"]["n_samples"]
     return 1.0
 
