@@ -33,7 +33,8 @@ from ganlab.data.prepared import Split
 from ganlab.distributed import SINGLE, World, join, relaunch
 from ganlab.sampling import resolve_device
 from ganlab.training import state as training_state
-from ganlab.training.loop import DATA_ROLES, TRAINERS, build_trainer
+from ganlab.training.families import family_of
+from ganlab.training.loop import build_trainer
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -109,7 +110,7 @@ def time_models(args: argparse.Namespace, device: torch.device, world: World = S
                 extra["graph"] = True
             compiled = mode == "compile"
             cfg = dataclasses.replace(cfg, batch_size=args.batch_size, precision=precision, compile=compiled, **extra)
-            splits = [random_split(args.resolution)] * len(DATA_ROLES[TRAINERS[name]])
+            splits = [random_split(args.resolution)] * len(family_of(name).data_roles)
             step = build_trainer(name, cfg, seed=0, device=device, splits=splits, world=world).step
             compile_s = None
             if mode != "eager":

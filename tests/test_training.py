@@ -426,7 +426,7 @@ def test_a_run_saved_before_the_newer_sagan_keys_resumes_and_loads(prepared, tmp
 
 
 def test_bf16_on_a_cpu_without_native_bf16_warns_with_its_cost(tmp_path, capsys):
-    from ganlab.training.loop import warn_emulated_bf16
+    from ganlab.training.device import warn_emulated_bf16
 
     cfg = parse_params(tiny_params(**{"dcgan.precision": "bf16"})).dcgan
     avx2 = tmp_path / "avx2"

@@ -31,9 +31,9 @@ def register_mimicry(checkout: str | None) -> None:
     cgan_pd_32 = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cgan_pd_32)
 
-    from ganlab.models import GAN, MODELS
+    from ganlab.models import GAN, register
+    from ganlab.training import families
     from ganlab.training.gan import NoiseGAN
-    from ganlab.training.loop import TRAINERS
 
     class MimicryGenerator(nn.Module):
         def __init__(self, *, z_dim: int, g_ch: int, num_classes: int) -> None:
@@ -62,5 +62,5 @@ def register_mimicry(checkout: str | None) -> None:
         def forward(self, x, labels=None):
             return self.net(x, labels).flatten()
 
-    MODELS["mimicry"] = GAN(SAGANConfig, MimicryGenerator, MimicryDiscriminator)
-    TRAINERS["mimicry"] = NoiseGAN
+    register("mimicry", GAN(SAGANConfig, MimicryGenerator, MimicryDiscriminator))
+    families.register("mimicry", NoiseGAN)

@@ -93,6 +93,7 @@ def build_cycle_state(cfg: CycleGANConfig, *, seed: int, device: torch.device) -
 class CycleGAN:
     """Unpaired translation A <-> B on two prepared training splits."""
 
+    data_roles = ("domain A", "domain B")
     # loss_g is G's whole objective; its terms follow unweighted but the adversarial one (λ_adv·)
     stats = ("loss_d", "loss_g", "loss_adversarial", "loss_cycle", "loss_identity", "d_real", "d_fake")
 
@@ -167,6 +168,9 @@ class CycleGAN:
         d_real = (real_a_logits.mean() + real_b_logits.mean()) / 2
         d_fake = (fake_a_logits.mean() + fake_b_logits.mean()) / 2
         return torch.stack([loss_d, loss_g, loss_adv, loss_cycle, loss_identity, d_real, d_fake]).detach()
+
+    def log_values(self) -> dict[str, Tensor]:
+        return {}  # everything it logs is in `stats`
 
     def save_snapshot(self, path: Path, *, config: dict, iteration: int, seed: int) -> None:
         atomic_torch_save(

@@ -14,7 +14,7 @@ from ganlab.config import GANConfig
 from ganlab.data.prepared import Split
 from ganlab.distributed import SINGLE, World
 from ganlab.errors import GanlabError
-from ganlab.layers import at_least_fp32, refresh_spectral_norms, sync_batchnorm
+from ganlab.layers import at_least_fp32, attention_gammas, refresh_spectral_norms, sync_batchnorm
 from ganlab.losses import LOSSES, gradient_penalty, mode_seeking_penalty
 from ganlab.models import build_discriminator, build_generator
 from ganlab.sampling import generate, random_labels
@@ -263,6 +263,7 @@ def check_graph_batches(name: str, cfg: GANConfig, batches) -> None:
 class NoiseGAN:
     """dcgan and sagan: G(z, y) -> image against D(image, y), on one prepared training split."""
 
+    data_roles = ("training images",)
     stats = ("loss_d", "loss_g", "d_real", "d_fake")
 
     def __init__(
@@ -284,6 +285,15 @@ class NoiseGAN:
         batches = real_batches(split, self.state.rng, world)
         check_graph_batches(name, cfg, batches)
         self.step = GANStep(self.state, cfg, real_batches=batches, world=world)
+
+    def log_values(self) -> dict[str, Tensor]:
+        """Each self-attention's γ (gamma_g_<module>, gamma_d_<module>): how much of its output
+        the attention contributes, 0 at the start."""
+        return {
+            f"gamma_{prefix}_{module.replace('.', '_')}": gamma
+            for key, prefix in (("generator", "g"), ("discriminator", "d"))
+            for module, gamma in attention_gammas(self.state.nets[key]).items()
+        }
 
     def save_snapshot(self, path: Path, *, config: dict, iteration: int, seed: int) -> None:
         generator = self.state.sampling("generator")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 import torch
@@ -86,25 +85,6 @@ class TrainState:
     def sampling(self, key: str) -> nn.Module:
         """The copy of net `key` that snapshots and scores use: its EMA when there is one."""
         return self.averaged.get(key, self.nets[key])
-
-
-class Trainer(Protocol):
-    """A model family as the training loop sees it: its state, and its own iteration."""
-
-    state: TrainState
-    stats: tuple[str, ...]  # names of what `step` returns, in order; loss_d and loss_g first
-
-    def step(self) -> Tensor:
-        """One iteration: every D and G update and the EMA; detached stats on the device."""
-        ...
-
-    def save_snapshot(self, path, *, config: dict, iteration: int, seed: int) -> None:
-        """Write what scoring and sampling need (sampling networks only) to `path`."""
-        ...
-
-    def preview(self, snapshot: Path, *, seed: int) -> Tensor:
-        """What the snapshot at `snapshot` makes of fixed inputs: uint8 images, 8 to a row."""
-        ...
 
 
 def place(net: nn.Module, device: torch.device) -> nn.Module:
