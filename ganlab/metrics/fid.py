@@ -94,13 +94,10 @@ class InceptionFeatures:
     """uint8 images -> pool3 features, exactly as pytorch-fid's CLI sees PNG files:
     x/255 in [0, 1], then its own resize to 299 and scaling to [-1, 1].
 
-    Always fp32. Measured on CPU (2-core Xeon with AMX, bench/fid_speed.py and one-off trials):
-    - NCHW 10.7 img/s -> NHWC 17.0 -> NHWC with BatchNorm folded into the convs 23.9 (batch 50);
-    - then chunks of CPU_CHUNK images: 8 -> 27.0 img/s, against 23.1 at 50 and 17.4 at 200
-      (a small batch keeps the 299×299 activations in cache).
-    Tried and not kept: torch.jit.freeze + optimize_for_inference (17.0); inductor with
-    freezing (26.5, but 18 s to compile, and again for every new batch shape); moving the 299
-    resize (1.6% of the time). CUDA keeps whole batches, which is what keeps a GPU busy.
+    Always fp32. On a CPU: NHWC, BatchNorm folded into the convs, and chunks of CPU_CHUNK
+    images, which keep the 299×299 activations in cache; each step and what was tried and
+    dropped is measured in docs/performance.md (`bench/fid_speed.py`). CUDA keeps whole
+    batches, which is what keeps a GPU busy.
     """
 
     CPU_CHUNK = 8

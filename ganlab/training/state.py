@@ -14,10 +14,8 @@ from ganlab.data.prepared import Split
 from ganlab.distributed import World, average_gradients
 from ganlab.training.batches import RealBatches
 
-# NHWC on every device. On CUDA it is what cuDNN's tensor-core kernels want. On CPU it measured
-# faster too (batch 64, bench/train_speed.py vs --nchw): on a 2-core Xeon with AMX, dcgan fp32
-# 7.26 -> 8.07 it/s and bf16 11.10 -> 13.13 it/s; on a 2-core AVX-512 EPYC (issue 8's trial),
-# dcgan fp32 5.1 -> 5.5 it/s and sagan at width 64 0.86 -> 1.00 it/s.
+# NHWC on every device: what cuDNN's tensor-core kernels want, and faster on the CPUs measured
+# too (`bench/train_speed.py --nchw`; the figures are in docs/performance.md).
 MEMORY_FORMAT = torch.channels_last
 
 
