@@ -17,7 +17,7 @@ import yaml
 
 from ganlab.errors import GanlabError
 
-# Names only: importing the registries (ganlab.data.DATASETS, ganlab.losses.LOSSES) here would
+# Names only: importing the registries (ganlab.data.DATASETS, ganlab.nn.losses.LOSSES) here would
 # make every stage's DVC deps include every module. tests/test_config.py keeps them in sync.
 DATASET_NAMES = ("cifar10", "fashion_mnist", "folder", "emoji")
 LOSS_NAMES = ("bce", "hinge", "wasserstein", "lsgan")
@@ -124,7 +124,7 @@ class GANConfig(TrainConfig):
     gp_weight: float = _check(ge=0.0)
     n_dis: int = _check(ge=1)  # D steps per G step
     # MSGAN's weight on the mode-seeking term in G's loss (0 = off): the G step then draws its
-    # batch as pairs of latents that share a class (ganlab.losses.mode_seeking_penalty)
+    # batch as pairs of latents that share a class (ganlab.nn.losses.mode_seeking_penalty)
     mode_seeking: float = _check(ge=0.0)
     # replay each D and G update as one CUDA graph (ganlab.training.graphs); CUDA only
     graph: bool

@@ -11,7 +11,7 @@ What keeps a run with W processes the experiment of one process, as in StyleGAN2
   r-th slice of what one process would see, and the RNG streams never diverge.
 - Gradients are averaged over ranks before every optimizer step (`average_gradients`), which on
   equal slices is the gradient of the global batch's mean loss.
-- BatchNorm takes its statistics over the global batch (ganlab.layers.BatchNorm2d with sync on).
+- BatchNorm takes its statistics over the global batch (ganlab.nn.layers.BatchNorm2d with sync on).
 - Spectral norm's u and v, and the EMA, are functions of weights that stay identical on every
   rank, so they stay identical too.
 """

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 from ganlab.errors import GanlabError
-from ganlab.interpolation import interpolate_classes, resolve_class
-from ganlab.render import interpolation_figure, sample_grid, save_figure, save_png
 from ganlab.training.checkpoints import load_generator
+from ganlab.viz.interpolation import interpolate_classes, resolve_class
+from ganlab.viz.render import interpolation_figure, sample_grid, save_figure, save_png
 
 
 def _best_generator(model: str, best_dir: str | Path):

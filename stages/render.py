@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ganlab.cli import add_seed, run_stage, stage_parser
 from ganlab.config import load_params
-from ganlab.render import render_plots
+from ganlab.viz.render import render_plots
 
 
 def main(args: argparse.Namespace) -> None:

@@ -4,7 +4,7 @@ progress over checkpoints, FID and paired-error curves, and the training losses.
 import argparse
 
 from ganlab.cli import run_stage, stage_parser
-from ganlab.render_translation import render_translation
+from ganlab.viz.render_translation import render_translation
 
 
 def main(args: argparse.Namespace) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 from ganlab.cli import run_stage, stage_parser
 from ganlab.config import load_params
 from ganlab.metrics.summary import read_table, summarize_runs
-from ganlab.render import CurveFloors
-from ganlab.render_bands import gan_band_figures, save_figures, translation_band_figure
+from ganlab.viz.render import CurveFloors
+from ganlab.viz.render_bands import gan_band_figures, save_figures, translation_band_figure
 
 
 def main(args: argparse.Namespace) -> None:

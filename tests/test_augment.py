@@ -4,9 +4,9 @@ the generator it is given."""
 import pytest
 import torch
 
-from ganlab.augment import AUGMENTATIONS, Draws, color, cutout, diff_augment, jitter_flip, translation
 from ganlab.config import DIFFAUG_POLICIES
 from ganlab.distributed import SINGLE, World
+from ganlab.nn.augment import AUGMENTATIONS, Draws, color, cutout, diff_augment, jitter_flip, translation
 
 
 def _draws(x, seed, generator=None):

@@ -6,7 +6,7 @@ import yaml
 
 from ganlab.config import DATASET_NAMES, LOSS_NAMES, ParamsError, load_params, parse_params
 from ganlab.data.prepare import DATASETS
-from ganlab.losses import LOSSES
+from ganlab.nn.losses import LOSSES
 from tests.conftest import REPO, committed_params, tiny_params
 
 

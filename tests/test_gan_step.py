@@ -12,8 +12,8 @@ from ganlab.config import parse_params
 from ganlab.data.prepared import load_split
 from ganlab.distributed import SINGLE
 from ganlab.errors import GanlabError
-from ganlab.layers import SelfAttention, SpectralNorm
-from ganlab.losses import LOSSES, gradient_penalty
+from ganlab.nn.layers import SelfAttention, SpectralNorm
+from ganlab.nn.losses import LOSSES, gradient_penalty
 from ganlab.sampling import random_labels
 from ganlab.training.gan import NoiseGAN, gradient_penalty_term
 from tests.conftest import tiny_params

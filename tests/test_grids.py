@@ -4,7 +4,7 @@ import pytest
 import torch
 from torchvision.utils import make_grid
 
-from ganlab.grids import grid_image, tile
+from ganlab.viz.grids import grid_image, tile
 
 
 @pytest.mark.parametrize(("n", "nrow"), [(2, 8), (7, 3), (10, 10), (64, 8), (13, 5)])

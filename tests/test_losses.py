@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganlab.losses import LOSSES, gradient_penalty, mode_seeking_penalty
+from ganlab.nn.losses import LOSSES, gradient_penalty, mode_seeking_penalty
 
 REAL = torch.tensor([2.0, -0.5])
 FAKE = torch.tensor([0.5, -3.0])

@@ -3,8 +3,8 @@ import torch
 from torch import nn
 
 from ganlab.config import DCGANConfig, SAGANConfig
-from ganlab.layers import SelfAttention
 from ganlab.models import MODELS, build_discriminator, build_generator
+from ganlab.nn.layers import SelfAttention
 from tests.conftest import tiny_params
 
 
@@ -177,7 +177,7 @@ def _parametrized(layer: nn.Module) -> bool:
 
 
 def test_class_embedding_variants():
-    from ganlab.layers import ConditionalBatchNorm2d
+    from ganlab.nn.layers import ConditionalBatchNorm2d
 
     def build(kind):
         return build_generator("sagan", _cfg("sagan", class_embedding=kind), num_classes=10, resolution=32)

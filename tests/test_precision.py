@@ -6,9 +6,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from ganlab.config import parse_params
 from ganlab.io import load_checkpoint
-from ganlab.layers import BatchNorm2d, sn_linear
-from ganlab.losses import LOSSES, Loss
 from ganlab.models import build_discriminator
+from ganlab.nn.layers import BatchNorm2d, sn_linear
+from ganlab.nn.losses import LOSSES, Loss
 from ganlab.training.state import lr_scale
 from tests.conftest import tiny_params
 from tests.test_training import _assert_same_weights, _final_weights, _train, assert_resumes

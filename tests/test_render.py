@@ -1,6 +1,6 @@
 """Plot helpers that hold logic: which checkpoints the progress grid shows."""
 
-from ganlab.render import progress_iterations
+from ganlab.viz.render import progress_iterations
 
 
 def test_progress_rows_spread_evenly_with_first_best_and_last():
@@ -15,7 +15,7 @@ def test_progress_rows_spread_evenly_with_first_best_and_last():
 
 
 def test_prdc_figure_draws_each_metric_per_model_with_the_floor(tmp_path):
-    from ganlab.render import prdc_figure
+    from ganlab.viz.render import prdc_figure
 
     csv = tmp_path / "fid.csv"
     csv.write_text(

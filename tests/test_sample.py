@@ -56,9 +56,9 @@ def test_sample_errors(best_dir, tmp_path, capsys):
 
 
 def test_interpolation_endpoints_are_the_two_classes(best_dir):
-    from ganlab.interpolation import interpolate_classes
     from ganlab.sampling import to_uint8
     from ganlab.training.checkpoints import load_generator
+    from ganlab.viz.interpolation import interpolate_classes
 
     G, _ = load_generator(best_dir / "sagan.pt")
     images = interpolate_classes(G, a=3, b=5, steps=5, rows=2, seed=7).view(2, 5, 3, 32, 32)

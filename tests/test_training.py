@@ -11,7 +11,7 @@ from PIL import Image
 from ganlab.config import parse_params
 from ganlab.errors import GanlabError
 from ganlab.io import load_checkpoint
-from ganlab.losses import LOSSES, Loss
+from ganlab.nn.losses import LOSSES, Loss
 from ganlab.sampling import resolve_device
 from ganlab.training.checkpoints import list_snapshots, load_generator, snapshot_iteration
 from ganlab.training.gan import build_state, with_standing_stats

@@ -347,7 +347,7 @@ def grids(args: argparse.Namespace) -> None:
     --runs: 100 samples (latent seed 0), a column per class, and how far 1000 samples stray from
     grey (Fashion-MNIST is grey in three equal channels, so colour in a sample is an artifact FID
     punishes)."""
-    from ganlab.grids import grid_image
+    from ganlab.viz.grids import grid_image
     from ganlab.sampling import generate
     from ganlab.training.checkpoints import list_snapshots, load_generator, snapshot_iteration, snapshot_path
 

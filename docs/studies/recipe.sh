@@ -50,7 +50,7 @@ from ganlab.io import load_checkpoint
 from ganlab.metrics.fid import FrechetReference, InceptionFeatures, load_statistics, statistics
 from ganlab.metrics.reference import floor_fid, load_features
 from ganlab.metrics.select import read_fid_csv
-from ganlab.render import save_figure
+from ganlab.viz.render import save_figure
 from ganlab.sampling import generate_batches
 from ganlab.training.checkpoints import list_snapshots, load_generator
 from ganlab.training.live import read_history

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ganlab.metrics.fid import FrechetReference, load_statistics, reference_size
 from ganlab.metrics.reference import floor_fid, load_features
-from ganlab.render import fid_figure, save_figure
+from ganlab.viz.render import fid_figure, save_figure
 
 out, data = Path("runs/sagan_loss"), Path("runs/fashion_mnist")
 stats = load_statistics(data / "test_stats.npz")

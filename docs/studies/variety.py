@@ -38,7 +38,7 @@ import torch
 from mimicry_peer import register_mimicry  # beside this script in docs/studies/
 
 from ganlab.data.prepared import load_split
-from ganlab.grids import grid_image
+from ganlab.viz.grids import grid_image
 from ganlab.io import atomic_torch_save, atomic_write_text, load_checkpoint
 from ganlab.metrics.fid import FrechetReference, InceptionFeatures, load_statistics
 from ganlab.metrics.prdc import PRDC_K, prdc

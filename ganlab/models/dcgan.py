@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from ganlab.config import DCGANConfig
-from ganlab.layers import BatchNorm2d, sn
+from ganlab.nn.layers import BatchNorm2d, sn
 
 
 def _init_dcgan(module: nn.Module) -> None:

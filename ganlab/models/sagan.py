@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ganlab.config import CLASS_EMBEDDINGS, SAGANConfig
 from ganlab.errors import GanlabError
-from ganlab.layers import BatchNorm2d, ConditionalBatchNorm2d, SelfAttention, sn_conv, sn_embedding, sn_linear
+from ganlab.nn.layers import BatchNorm2d, ConditionalBatchNorm2d, SelfAttention, sn_conv, sn_embedding, sn_linear
 
 SHARED_EMBED_DIM = 128  # BigGAN's shared class embedding
 

@@ -21,15 +21,15 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ganlab.augment import diff_augment, jitter_flip
 from ganlab.config import CycleGANConfig
 from ganlab.data.prepared import Split
 from ganlab.distributed import SINGLE, World
 from ganlab.errors import GanlabError
 from ganlab.io import atomic_torch_save
-from ganlab.layers import at_least_fp32
-from ganlab.losses import LOSSES
 from ganlab.models import TRANSLATORS
+from ganlab.nn.augment import diff_augment, jitter_flip
+from ganlab.nn.layers import at_least_fp32
+from ganlab.nn.losses import LOSSES
 from ganlab.sampling import translate
 from ganlab.training.checkpoints import load_translators
 from ganlab.training.image_pool import ImagePool

@@ -9,14 +9,14 @@ import torch
 from torch import Tensor, nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from ganlab.augment import diff_augment
 from ganlab.config import GANConfig
 from ganlab.data.prepared import Split
 from ganlab.distributed import SINGLE, World
 from ganlab.errors import GanlabError
-from ganlab.layers import at_least_fp32, attention_gammas, refresh_spectral_norms, sync_batchnorm
-from ganlab.losses import LOSSES, gradient_penalty, mode_seeking_penalty
 from ganlab.models import build_discriminator, build_generator
+from ganlab.nn.augment import diff_augment
+from ganlab.nn.layers import at_least_fp32, attention_gammas, refresh_spectral_norms, sync_batchnorm
+from ganlab.nn.losses import LOSSES, gradient_penalty, mode_seeking_penalty
 from ganlab.sampling import generate, random_labels
 from ganlab.training.batches import DEVICE_SHARE, RealBatches
 from ganlab.training.checkpoints import load_generator, save_snapshot
@@ -103,7 +103,7 @@ class GANStep:
       real and fake are augmented apart, so the draws match one process in a distributed run.
     - Under `precision: bf16` only the forwards of G and D run under autocast: weights, Adam
       moments and the EMA copy stay fp32, D's outputs are cast to fp32 before the loss, and the
-      spectral-norm power iteration and BatchNorm statistics run in fp32 (ganlab.layers). No
+      spectral-norm power iteration and BatchNorm statistics run in fp32 (ganlab.nn.layers). No
       GradScaler: bf16 has fp32's exponent range, so small gradients do not underflow.
     - In a distributed run every draw is made for the global `batch_size` and sliced to this
       rank's rows, and each optimizer step averages the gradients over the ranks first.

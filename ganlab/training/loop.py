@@ -14,7 +14,6 @@ from ganlab.config import TrainConfig
 from ganlab.data.prepared import load_split
 from ganlab.distributed import SINGLE, World, barrier, join, reduced
 from ganlab.errors import GanlabError
-from ganlab.grids import grid_image
 from ganlab.io import atomic_torch_save
 from ganlab.sampling import resolve_device
 from ganlab.training.checkpoints import list_snapshots, run_config, snapshot_path
@@ -23,6 +22,7 @@ from ganlab.training.families import Trainer, family_of
 from ganlab.training.live import TrainingLive
 from ganlab.training.resume import resume
 from ganlab.training.state import TrainState
+from ganlab.viz.grids import grid_image
 
 PREVIEW_PER_ROW = 8
 

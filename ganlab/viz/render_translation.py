@@ -14,9 +14,9 @@ from torch import Tensor
 
 from ganlab.data.prepared import Split, load_split
 from ganlab.metrics.translation import DIRECTIONS, pair_indices
-from ganlab.render import labelled_grid_figure, loss_figure, progress_iterations, save_figure
 from ganlab.sampling import translate
 from ganlab.training.checkpoints import list_snapshots, load_translators, snapshot_iteration
+from ganlab.viz.render import labelled_grid_figure, loss_figure, progress_iterations, save_figure
 
 N_SOURCES = 8
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from ganlab.metrics.prdc import METRICS as PRDC_METRICS
-from ganlab.render import CurveFloors, save_figure
+from ganlab.viz.render import CurveFloors, save_figure
 
 LABELS = {
     "fid": "FID", "kid": "KID ×10³", "fid_ab": "FID, A→B", "fid_ba": "FID, B→A", "kid_ab": "KID ×10³, A→B",

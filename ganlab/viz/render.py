@@ -14,8 +14,6 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
-from ganlab.grids import grid_image  # noqa: E402
-from ganlab.interpolation import alphas, interpolate_classes, interpolate_latents, resolve_class  # noqa: E402
 from ganlab.io import atomic_path  # noqa: E402
 from ganlab.metrics.fid import FrechetReference, load_statistics, reference_info  # noqa: E402
 from ganlab.metrics.kid import kid  # noqa: E402
@@ -27,6 +25,8 @@ from ganlab.metrics.select import read_fid_csv  # noqa: E402
 from ganlab.sampling import generate  # noqa: E402
 from ganlab.training.checkpoints import list_snapshots, load_generator, snapshot_iteration  # noqa: E402
 from ganlab.training.live import read_history  # noqa: E402
+from ganlab.viz.grids import grid_image  # noqa: E402
+from ganlab.viz.interpolation import alphas, interpolate_classes, interpolate_latents, resolve_class  # noqa: E402
 
 PROGRESS_ROWS = 12
 
