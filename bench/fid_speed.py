@@ -2,11 +2,12 @@
 
     python bench/fid_speed.py [--n 500] [--batch-size 50] [--device auto] [--data data/prepared/test] [--ours-only]
 
-Ours: uint8 tensors in memory, pytorch-fid's network with BatchNorm folded into the convs, NHWC
-(ganlab.metrics.fid.InceptionFeatures). pytorch-fid's CLI path: its unmodified network, NCHW,
-reading the same images as PNG files (`compute_statistics_of_path`). Prints images/s of both,
-their ratio, the time of both Fréchet distances (and of ours from the features), and both FID
-values with their difference.
+Ours: uint8 tensors in memory, pytorch-fid's network with BatchNorm folded into the convs
+(ganlab.metrics.fid.InceptionFeatures), timed in every layout and chunk size it can choose on a
+CPU (NHWC and NCHW, chunks of 8 and 32), the one chosen for this machine marked. pytorch-fid's
+CLI path: its unmodified network, NCHW, reading the same images as PNG files
+(`compute_statistics_of_path`). Prints images/s of both, their ratio, the time of both Fréchet
+distances (and of ours from the features), and both FID values with their difference.
 Uses the --data split when it exists (real images), else noise.
 """
 
@@ -23,6 +24,7 @@ from pytorch_fid import fid_score
 
 from ganlab.data.prepared import load_split
 from ganlab.metrics.fid import DIMS, FrechetReference, InceptionFeatures, load_inception, statistics
+from ganlab.metrics.inception_pass import CPU_CANDIDATES
 from ganlab.sampling import resolve_device
 
 
@@ -52,13 +54,25 @@ def main() -> None:
     fake = (real.int() + torch.randint(-30, 31, real.shape)).clamp(0, 255).to(torch.uint8)
     print(f"device {device}, torch threads {torch.get_num_threads()}, N={len(real)} per side, batch {args.batch_size}")
 
+    # Every pass ganlab can choose on this device, each timed on the same images; the one it
+    # chooses (measured once per machine, ganlab.metrics.inception_pass) scores below.
     inception = InceptionFeatures(device=device)
-    inception.of_images(real[: args.batch_size], batch_size=args.batch_size)  # warm-up
-    (feat_real, feat_fake), t_ours = timed(
-        lambda: [inception.of_images(x, batch_size=args.batch_size) for x in (real, fake)]
-    )
+    chosen = inception.feature_pass
+    passes = [chosen] if device.type == "cuda" else [chosen, *(p for p in CPU_CANDIDATES if p != chosen)]
+    n_total = 2 * len(real)
+    speeds = {}
+    for feature_pass in passes:
+        candidate = InceptionFeatures(device=device, feature_pass=feature_pass)
+        candidate.of_images(real[: args.batch_size], batch_size=args.batch_size)  # warm-up
+        features, seconds = timed(lambda: [candidate.of_images(x, batch_size=args.batch_size) for x in (real, fake)])
+        speeds[feature_pass] = n_total / seconds
+        if feature_pass == chosen:
+            (feat_real, feat_fake), t_ours = features, seconds
+    for feature_pass, speed in speeds.items():
+        mark = "  (chosen for this machine)" if feature_pass == chosen else ""
+        print(f"features  ours {feature_pass.layout.upper()}, chunks of {feature_pass.chunk or 'a batch'}: "
+              f"{speed:8.1f} img/s{mark}")  # fmt: skip
     if args.ours_only:
-        print(f"features  ours {2 * len(real) / t_ours:8.1f} img/s")
         return
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,7 +93,6 @@ def main() -> None:
             ]
         )
 
-    n_total = 2 * len(real)
     print(f"features  ours {n_total / t_ours:8.1f} img/s   pytorch-fid CLI path {n_total / t_cli:8.1f} img/s"
           f"   ratio {t_cli / t_ours:5.2f}x")  # fmt: skip
 

@@ -102,8 +102,17 @@ def load_study(path: str | Path, extra: list[str] = (), params_file: str | Path 
     return Study(name=path.stem, seeds=seeds, targets=targets, arms=arms, compare=raw.get("compare") or {})
 
 
+def code_env(wt: Path, base: dict | None = None) -> dict:
+    """The environment of every command run in worktree `wt`: its stages import the worktree's
+    own ganlab, the commit the experiment records, not the checkout an editable install of
+    ganlab points at (which may hold other, uncommitted code)."""
+    env = dict(os.environ if base is None else base)
+    env["PYTHONPATH"] = os.pathsep.join([str(wt.resolve()), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
 def _run(args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(args, cwd=cwd, text=True, **kwargs)
+    return subprocess.run(args, cwd=cwd, text=True, env=code_env(cwd), **kwargs)
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -152,7 +161,7 @@ def train_side_by_side(wt: Path, commands: dict[str, str], *, jobs: int, log_dir
     """Run the training commands `jobs` at a time, each with its share of the CPU threads; returns
     the stages that failed (their logs in `log_dir`)."""
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    env = code_env(wt, {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
     log_dir.mkdir(parents=True, exist_ok=True)
 
     def one(item: tuple[str, str]) -> tuple[str, int]:

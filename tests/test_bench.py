@@ -15,10 +15,11 @@ def test_gpu_round_runs_at_toy_size_and_prints_its_tables():
     out = result.stdout
     for model in ("dcgan", "sagan"):  # a training-speed row per model
         assert any(line.split()[:1] == [model] and "fp32" in line for line in out.splitlines()), model
-    assert "features  ours" in out
+    assert "features  ours NHWC, chunks of 8" in out and "features  ours NCHW, chunks of 32" in out
+    assert out.count("(chosen for this machine)") == 1
     table = out.split("\nstage ")[1].splitlines()[1:]
     rows = {line.split()[0]: line.split() for line in table if line.strip()}
-    assert set(rows) == {"prepare", "train@dcgan", "total"}
+    assert set(rows) == {"prepare", "train@dcgan-0", "total"}
     # the extrapolation factor of training: the default iterations over the toy's (scale 0.0002)
     iterations = yaml.safe_load((REPO / "params.yaml").read_text())["dcgan"]["iterations"]
-    assert float(rows["train@dcgan"][2]) == pytest.approx(iterations / max(2, round(iterations * 0.0002)), rel=1e-3)
+    assert float(rows["train@dcgan-0"][2]) == pytest.approx(iterations / max(2, round(iterations * 0.0002)), rel=1e-3)

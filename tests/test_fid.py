@@ -346,3 +346,50 @@ def test_distance_to_features_of_other_dims_is_a_clear_error():
     reference = FrechetReference.of_features(np.zeros((10, 8)) + np.eye(10, 8))
     with pytest.raises(FidError, match=r"do not match the reference \(8,\)"):
         reference.distance_to(np.ones((5, 16)))
+
+
+def test_the_cpu_pass_is_measured_once_per_machine_and_cached(tmp_path, monkeypatch):
+    from ganlab.metrics import inception_pass as ip
+
+    monkeypatch.delenv(ip.ENV, raising=False)
+    cache = tmp_path / "cache/inception_pass.json"
+    cache.parent.mkdir()
+    cache.write_text(json.dumps({"another machine": {"pass": "nchw:32"}}))
+    calls = []
+
+    def timer(model):
+        calls.append(model)
+        return {ip.FeaturePass("nhwc", 8): 20.0, ip.FeaturePass("nchw", 32): 25.0}
+
+    assert ip.cpu_pass("model", cache=cache, timer=timer) == ip.FeaturePass("nchw", 32)  # the fastest
+    assert ip.cpu_pass("model", cache=cache, timer=timer) == ip.FeaturePass("nchw", 32) and len(calls) == 1
+    kept = json.loads(cache.read_text())
+    assert kept[ip.machine_key()]["img_per_s"] == {"nhwc:8": 20.0, "nchw:32": 25.0} and "another machine" in kept
+    cache.write_text("{not json")  # a damaged cache is measured again, not an error
+    assert ip.cpu_pass("model", cache=cache, timer=timer) == ip.FeaturePass("nchw", 32) and len(calls) == 2
+    monkeypatch.setenv(ip.ENV, "nhwc:16")
+    assert ip.cpu_pass("model", cache=cache, timer=timer) == ip.FeaturePass("nhwc", 16) and len(calls) == 2
+    monkeypatch.setenv(ip.ENV, "nhwc")
+    with pytest.raises(GanlabError, match=r"GANLAB_INCEPTION_PASS: expected LAYOUT:CHUNK .* found 'nhwc'"):
+        ip.cpu_pass("model", cache=cache, timer=timer)
+
+
+def test_machine_key_names_the_cpu_and_its_vector_extensions(tmp_path):
+    from ganlab.metrics.inception_pass import machine_key
+
+    (tmp_path / "cpuinfo").write_text("model name\t: AMD EPYC 7B13\nflags\t\t: fpu sse2 avx2 fma\n")
+    key = machine_key(tmp_path / "cpuinfo")
+    assert key.startswith("AMD EPYC 7B13 | avx2 | torch ") and key.endswith(f"{torch.get_num_threads()} threads")
+    assert machine_key(tmp_path / "missing").startswith("unknown CPU | none")
+
+
+def test_every_cpu_pass_gives_the_same_features():
+    from ganlab.metrics.inception_pass import CPU_CANDIDATES, measure
+
+    images = torch.randint(0, 256, (10, 3, 32, 32), dtype=torch.uint8)
+    features = [InceptionFeatures(device=torch.device("cpu"), feature_pass=p)(images) for p in CPU_CANDIDATES]
+    for other in features[1:]:
+        np.testing.assert_allclose(other, features[0], rtol=1e-4, atol=1e-5)
+    speeds = measure(InceptionFeatures(device=torch.device("cpu"), feature_pass=CPU_CANDIDATES[0]).model,
+                     CPU_CANDIDATES[:2], chunks=1)  # fmt: skip
+    assert set(speeds) == set(CPU_CANDIDATES[:2]) and all(s > 0 for s in speeds.values())

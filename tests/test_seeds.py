@@ -4,6 +4,9 @@
 
 import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,7 +16,7 @@ from ganlab.compare import compare, rows_of, to_markdown
 from ganlab.errors import GanlabError
 from ganlab.metrics.seeds import summarize, welch_difference
 from ganlab.metrics.summary import aggregate, curve_rows, summarize_runs
-from ganlab.study import failure_message, load_study, train_side_by_side
+from ganlab.study import code_env, failure_message, load_study, train_side_by_side
 from tests.conftest import REPO
 
 
@@ -126,3 +129,17 @@ def test_a_failed_seed_is_named_and_the_others_still_run(tmp_path):
     assert failed == ["train@sagan-1"] and (tmp_path / "logs/train@dcgan-1.log").exists()
     message = failure_message("results-x", failed, tmp_path / "logs")
     assert message.startswith("results-x: seed(s) 1 failed to train (train@sagan-1)")
+
+
+def test_an_arm_runs_its_worktrees_own_code_not_the_installed_checkouts(tmp_path):
+    """ganlab is installed editable from the main checkout; an arm's worktree holds the commit its
+    experiment records, and its stages must import that code."""
+    (tmp_path / "ganlab").mkdir()
+    (tmp_path / "ganlab/__init__.py").write_text("WHICH = 'the worktree'\n")
+    probe = f"{sys.executable} -c \"import ganlab, sys; sys.exit(ganlab.WHICH != 'the worktree')\""
+    assert train_side_by_side(tmp_path, {"train@sagan-0": probe}, jobs=2, log_dir=tmp_path / "logs") == []
+    env = code_env(tmp_path, {"PYTHONPATH": "/elsewhere"})
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(tmp_path.resolve()), "/elsewhere"]
+    found = subprocess.run([sys.executable, "-c", "import ganlab; print(ganlab.__file__)"], env=code_env(tmp_path),
+                           capture_output=True, text=True, cwd=tmp_path / "ganlab")  # fmt: skip
+    assert found.stdout.strip() == str(tmp_path.resolve() / "ganlab/__init__.py")

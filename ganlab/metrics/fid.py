@@ -22,6 +22,7 @@ from tqdm import tqdm
 from ganlab.distributed import SINGLE, World, gather_batches
 from ganlab.errors import GanlabError
 from ganlab.io import atomic_path
+from ganlab.metrics.inception_pass import CUDA_PASS, FeaturePass, cpu_pass
 
 DIMS = 2048  # pool3 features
 
@@ -94,27 +95,30 @@ class InceptionFeatures:
     """uint8 images -> pool3 features, exactly as pytorch-fid's CLI sees PNG files:
     x/255 in [0, 1], then its own resize to 299 and scaling to [-1, 1].
 
-    Always fp32. On a CPU: NHWC, BatchNorm folded into the convs, and chunks of CPU_CHUNK
-    images, which keep the 299×299 activations in cache; each step and what was tried and
-    dropped is measured in docs/performance.md (`bench/fid_speed.py`). CUDA keeps whole
-    batches, which is what keeps a GPU busy.
+    Always fp32, with BatchNorm folded into the convs. On a CPU, in small chunks of images (the
+    299×299 activations stay in cache) and in the memory layout measured fastest on this
+    machine (ganlab.metrics.inception_pass; the figures in docs/performance.md). CUDA keeps
+    whole NHWC batches, which is what keeps a GPU busy. `feature_pass` chooses explicitly.
     """
 
-    CPU_CHUNK = 8
-
-    def __init__(self, *, device: torch.device) -> None:
+    def __init__(self, *, device: torch.device, feature_pass: FeaturePass | None = None) -> None:
         self.device = device
-        self.model = fold_batchnorm(load_inception(device)).to(memory_format=torch.channels_last)
+        self.model = fold_batchnorm(load_inception(device))
+        if feature_pass is None:
+            feature_pass = CUDA_PASS if device.type == "cuda" else cpu_pass(self.model)
+        self.feature_pass = feature_pass
+        self.model.to(memory_format=feature_pass.memory_format)
 
     @torch.inference_mode()
     def features(self, images: Tensor) -> Tensor:
         """N×2048 features, left on the device (an asynchronous result on CUDA)."""
-        chunk = self.CPU_CHUNK if self.device.type == "cpu" else max(len(images), 1)
+        chunk = self.feature_pass.chunk or max(len(images), 1)
+        layout = self.feature_pass.memory_format
         out = []
         with exact_fp32(self.device):
             for start in range(0, len(images), chunk):
                 x = images[start : start + chunk].to(self.device, non_blocking=True).float().div_(255.0)
-                out.append(self.model(x.contiguous(memory_format=torch.channels_last))[0].flatten(1))
+                out.append(self.model(x.contiguous(memory_format=layout))[0].flatten(1))
         return torch.cat(out)
 
     def __call__(self, images: Tensor) -> np.ndarray:
