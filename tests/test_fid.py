@@ -391,5 +391,5 @@ def test_every_cpu_pass_gives_the_same_features():
     for other in features[1:]:
         np.testing.assert_allclose(other, features[0], rtol=1e-4, atol=1e-5)
     speeds = measure(InceptionFeatures(device=torch.device("cpu"), feature_pass=CPU_CANDIDATES[0]).model,
-                     CPU_CANDIDATES[:2], chunks=1)  # fmt: skip
+                     CPU_CANDIDATES[:2], rounds=1)  # fmt: skip
     assert set(speeds) == set(CPU_CANDIDATES[:2]) and all(s > 0 for s in speeds.values())
