@@ -4,7 +4,7 @@ machine.
 Which is fastest depends on the CPU. NHWC with chunks of 8 won on the AMX Xeon and the AVX-512
 EPYC (docs/performance.md), but on an AVX2-only EPYC the same pass ran at 1.42× pytorch-fid's
 alone and below it beside another job. So the first CPU scoring on a machine times each
-candidate on a few chunks (about 15 s), keeps the fastest in a small cache file keyed by the CPU
+candidate on a few chunks (about 10 s), keeps the fastest in a small cache file keyed by the CPU
 model, its vector extensions, the torch version and the thread count, and every later run reads
 it. Delete the file to measure again, or set GANLAB_INCEPTION_PASS=nhwc:8 (layout:chunk) to choose.
 Every candidate computes the same features up to float rounding (tested).
@@ -75,7 +75,7 @@ def cache_path() -> Path:
 
 
 @torch.inference_mode()
-def measure(model: torch.nn.Module, candidates=CPU_CANDIDATES, *, rounds: int = 3) -> dict[FeaturePass, float]:
+def measure(model: torch.nn.Module, candidates=CPU_CANDIDATES, *, rounds: int = 2) -> dict[FeaturePass, float]:
     """Images per second of each candidate on random 32-px images: one warm-up chunk each, then
     `rounds` rounds that time one chunk of every candidate in turn, so that a load that comes and
     goes slows all of them alike; each keeps its best round. The model is left in the last
