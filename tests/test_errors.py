@@ -59,10 +59,10 @@ def test_a_checkpoint_of_another_image_shape_or_class_count(snapshot):
 
 
 def test_non_finite_weights_stop_training(prepared, tmp_path, monkeypatch):
-    import ganlab.training.gan as gan
+    import ganlab.training.state as state_module
     from tests.test_training import _train
 
-    real_update, calls = gan.update_averages, []
+    real_update, calls = state_module.update_averages, []
 
     def poison(state):  # at iteration 2, a checkpoint's, the weights go NaN after a finite loss
         real_update(state)
@@ -71,7 +71,7 @@ def test_non_finite_weights_stop_training(prepared, tmp_path, monkeypatch):
             with torch.no_grad():
                 next(state.nets["generator"].parameters()).fill_(float("nan"))
 
-    monkeypatch.setattr(gan, "update_averages", poison)
+    monkeypatch.setattr(state_module, "update_averages", poison)
     with pytest.raises(GanlabError, match=r"sagan: non-finite weights at iteration 2; training stopped"):
         _train(tmp_path, iterations=4)
 

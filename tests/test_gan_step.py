@@ -247,13 +247,16 @@ def test_graph_capture_of_a_host_side_training_set_is_refused():
     check_graph_batches("sagan", cfg, SimpleNamespace(images=torch.zeros(1), device=torch.device("cpu")))  # with it
 
 
-def test_resume_restores_tensor_learning_rates_from_a_float_checkpoint(prepared, tmp_path):
+def test_resume_keeps_the_tensor_learning_rates_that_the_schedule_alone_writes(prepared, tmp_path):
     trainer, cfg = _trainer(tmp_path, "sagan")
+    built = {key: opt.param_groups[0]["lr"] for key, opt in trainer.state.optimizers.items()}
     saved = copy.deepcopy(trainer.state.state_dict({}))
     for key in ("opt_g", "opt_d"):  # as checkpoints written before the rates were tensors
         for group in saved[key]["param_groups"]:
             group["lr"], group["fused"] = 0.5, None
     trainer.state.load_state_dict(saved)
     group = trainer.state.optimizers["opt_g"].param_groups[0]
-    assert isinstance(group["lr"], torch.Tensor) and float(group["lr"]) == 0.5 and group["fused"]
+    assert group["lr"] is built["opt_g"] and group["fused"]  # the step's own tensor, not the saved float
     assert torch.isfinite(trainer.step()).all()
+    assert float(group["lr"]) == pytest.approx(cfg.lr_g)  # set_schedules filled it before the step
+    assert float(trainer.state.optimizers["opt_d"].param_groups[0]["lr"]) == pytest.approx(cfg.lr_d)

@@ -37,13 +37,13 @@ from ganlab.training.state import (
     MEMORY_FORMAT,
     TrainState,
     adam,
+    apply_update,
+    autocast_for,
     averaged_copies,
     compile_nets,
-    optimizer_step,
     place,
     real_batches,
     set_schedules,
-    update_averages,
 )
 
 TRANSLATOR_KEYS = ("g_ab", "g_ba")
@@ -80,8 +80,8 @@ def build_cycle_state(cfg: CycleGANConfig, *, seed: int, device: torch.device) -
         nets=nets,
         averaged=averaged,
         optimizers={
-            "opt_g": adam([nets["g_ab"], nets["g_ba"]], lr=cfg.lr_g, cfg=cfg, device=device),
-            "opt_d": adam([nets["d_a"], nets["d_b"]], lr=cfg.lr_d, cfg=cfg, device=device),
+            "opt_g": adam([nets["g_ab"], nets["g_ba"]], cfg=cfg, device=device),
+            "opt_d": adam([nets["d_a"], nets["d_b"]], cfg=cfg, device=device),
         },
         rng=rng,
         ema_weight=torch.ones((), device=device),
@@ -115,6 +115,7 @@ class CycleGAN:
         self.batches = [real_batches(s, self.state.rng, world) for s in splits]
         self.preview_sources = [s.images[:PREVIEW_SOURCES] for s in splits]
         self.loss = LOSSES[cfg.loss]
+        self.autocast = autocast_for(device, cfg.precision)
 
     def _input(self, batches) -> Tensor:
         """A training batch of one domain, jittered and flipped with the training RNG."""
@@ -124,7 +125,7 @@ class CycleGAN:
         return x.contiguous(memory_format=MEMORY_FORMAT)
 
     def _forward(self, net: nn.Module, x: Tensor) -> Tensor:
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+        with self.autocast():
             return at_least_fp32(net(x))
 
     def _judge(self, net: nn.Module, x: Tensor) -> Tensor:
@@ -150,9 +151,7 @@ class CycleGAN:
             loss_identity = (self._forward(g_ab, real_b) - real_b).abs().mean()
             loss_identity = loss_identity + (self._forward(g_ba, real_a) - real_a).abs().mean()
         loss_g = loss_adv + cfg.lambda_cycle * loss_cycle + cfg.lambda_identity * loss_identity
-        state.optimizers["opt_g"].zero_grad(set_to_none=True)
-        loss_g.backward()
-        optimizer_step(state.optimizers["opt_g"], self.world)
+        apply_update(state, "opt_g", loss_g, self.world)  # and the translators' EMA
         d_a.requires_grad_(True), d_b.requires_grad_(True)
 
         # D step on the same translations, detached, each mixed with past ones from its pool.
@@ -160,11 +159,7 @@ class CycleGAN:
         real_a_logits, real_b_logits = self._judge(d_a, real_a), self._judge(d_b, real_b)
         fake_a_logits, fake_b_logits = self._judge(d_a, fake_a), self._judge(d_b, fake_b)
         loss_d = loss.d_loss(real_a_logits, fake_a_logits) + loss.d_loss(real_b_logits, fake_b_logits)
-        state.optimizers["opt_d"].zero_grad(set_to_none=True)
-        loss_d.backward()
-        optimizer_step(state.optimizers["opt_d"], self.world)
-
-        update_averages(state)
+        apply_update(state, "opt_d", loss_d, self.world)
         d_real = (real_a_logits.mean() + real_b_logits.mean()) / 2
         d_fake = (fake_a_logits.mean() + fake_b_logits.mean()) / 2
         return torch.stack([loss_d, loss_g, loss_adv, loss_cycle, loss_identity, d_real, d_fake]).detach()

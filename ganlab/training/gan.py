@@ -24,13 +24,13 @@ from ganlab.training.graphs import CapturedStep
 from ganlab.training.state import (
     TrainState,
     adam,
+    apply_update,
+    autocast_for,
     averaged_copies,
     compile_nets,
-    optimizer_step,
     place,
     real_batches,
     set_schedules,
-    update_averages,
 )
 
 
@@ -49,8 +49,8 @@ def build_state(
         nets=nets,
         averaged=averaged,
         optimizers={
-            "opt_g": adam(nets["generator"], lr=cfg.lr_g, cfg=cfg, device=device),
-            "opt_d": adam(nets["discriminator"], lr=cfg.lr_d, cfg=cfg, device=device),
+            "opt_g": adam(nets["generator"], cfg=cfg, device=device),
+            "opt_d": adam(nets["discriminator"], cfg=cfg, device=device),
         },
         rng=torch.Generator(device=device).manual_seed(seed),
         ema_weight=torch.ones((), device=device),
@@ -113,6 +113,7 @@ class GANStep:
         self.state, self.cfg, self.real_batches, self.world = state, cfg, real_batches, world
         self.G, self.D, self.rng = state.nets["generator"], state.nets["discriminator"], state.rng
         self.num_classes, self.loss = self.G.num_classes, LOSSES[cfg.loss]
+        self.autocast = autocast_for(state.rng.device, cfg.precision)
         self.joint_d = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
         self.d_terms = [gradient_penalty_term(cfg.gp_weight)] if cfg.gp_weight > 0 else []
         self.g_terms = [mode_seeking_term(cfg.mode_seeking)] if cfg.mode_seeking > 0 else []
@@ -129,7 +130,7 @@ class GANStep:
         return torch.stack([loss_d, loss_g, d_real, d_fake]).detach()
 
     def forward_d(self, x: Tensor, y: Tensor | None) -> Tensor:
-        with torch.autocast(self.rng.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+        with self.autocast():
             return at_least_fp32(self.D(x, y))
 
     def augment(self, x: Tensor) -> Tensor:
@@ -142,7 +143,7 @@ class GANStep:
         return self.forward_d(self.augment(x), y)
 
     def forward_g(self, z: Tensor, y: Tensor | None) -> Tensor:
-        with torch.autocast(self.rng.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+        with self.autocast():
             return self.G(z, y)
 
     def noise(self, n: int, *, pairs: bool = False) -> tuple[Tensor, Tensor | None]:
@@ -170,10 +171,7 @@ class GANStep:
         loss_d = self.loss.d_loss(d_real, d_fake)
         for term in self.d_terms:
             loss_d = loss_d + term(self, real=real, real_y=real_y, fake=fake)
-        opt = self.state.optimizers["opt_d"]
-        opt.zero_grad(set_to_none=True)
-        loss_d.backward()
-        optimizer_step(opt, self.world)
+        apply_update(self.state, "opt_d", loss_d, self.world)
         return loss_d.detach(), d_real.detach().mean(), d_fake.detach().mean()
 
     def g_step(self) -> Tensor:
@@ -184,12 +182,8 @@ class GANStep:
         loss_g = self.loss.g_loss(self.judge(fake, fake_y))
         for term in self.g_terms:
             loss_g = loss_g + term(fake=fake, z=z)
-        opt = self.state.optimizers["opt_g"]
-        opt.zero_grad(set_to_none=True)
-        loss_g.backward()
+        apply_update(self.state, "opt_g", loss_g, self.world)  # and the EMA
         self.D.requires_grad_(True)
-        optimizer_step(opt, self.world)
-        update_averages(self.state)
         return loss_g.detach()
 
 

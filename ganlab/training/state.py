@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -67,10 +68,10 @@ class TrainState:
             built = [(group["lr"], group["fused"], group["capturable"]) for group in opt.param_groups]
             opt.load_state_dict(state[key])
             # The saved lr may be a float or on another device, and the saved flags those of an
-            # older Adam: the step keeps its own kernel and its own lr tensor, now holding the
-            # saved value (set_schedules refills it anyway).
+            # older Adam: the step keeps its own kernel and its own lr tensor, whose one writer
+            # is set_schedules, before every step (the schedule is a function of the iteration).
             for group, (lr, fused, capturable) in zip(opt.param_groups, built):
-                group["lr"], group["fused"], group["capturable"] = lr.fill_(float(group["lr"])), fused, capturable
+                group["lr"], group["fused"], group["capturable"] = lr, fused, capturable
         for key, extra in self.extras.items():
             extra.load_state_dict(state[key])
         if state["rng"]["device"] == self.rng.device.type:
@@ -94,17 +95,25 @@ def real_batches(split: Split, rng: torch.Generator, world: World) -> RealBatche
     return RealBatches(split, rng=rng, memory_format=MEMORY_FORMAT, world=world)
 
 
-def adam(net: nn.Module | list[nn.Module], *, lr: float, cfg: TrainConfig, device: torch.device):
-    """Adam with its learning rate as a device tensor (`set_schedules` fills it in place, no
-    host value baked into a captured step). The fused kernel, on CPU and CUDA alike: one kernel
-    per step instead of several per tensor (bench/step_savings.py), and it takes a tensor lr."""
+def adam(net: nn.Module | list[nn.Module], *, cfg: TrainConfig, device: torch.device):
+    """Adam with its learning rate as a device tensor that `set_schedules` fills in place before
+    every step (so no host value is baked into a captured step, and nothing else writes it). The
+    fused kernel, on CPU and CUDA alike: one kernel per step instead of several per tensor
+    (bench/step_savings.py), and it takes a tensor lr."""
     nets = net if isinstance(net, list) else [net]
     params = [p for n in nets for p in n.parameters()]
     # capturable: the step counts stay on the device, which a CUDA graph's replays need
     capturable = getattr(cfg, "graph", False)
     return torch.optim.Adam(
-        params, lr=torch.tensor(lr, device=device), betas=(cfg.beta1, cfg.beta2), fused=True, capturable=capturable
+        params, lr=torch.zeros((), device=device), betas=(cfg.beta1, cfg.beta2), fused=True, capturable=capturable
     )
+
+
+def autocast_for(device: torch.device, precision: str):
+    """`precision` resolved once: a factory of the context every forward of the trained nets runs
+    in, bf16 autocast or autocast switched off (fp32). Weights, Adam moments and the EMA stay
+    fp32 either way; the fp32 islands inside bf16 are in ganlab.nn.layers."""
+    return functools.partial(torch.autocast, device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def averaged_copies(nets: dict[str, nn.Module], keys: tuple[str, ...], cfg: TrainConfig) -> dict[str, nn.Module]:
@@ -123,6 +132,18 @@ def optimizer_step(optimizer: torch.optim.Optimizer, world: World) -> None:
     """Average the gradients over the ranks (a no-op in one process), then step."""
     average_gradients([p for group in optimizer.param_groups for p in group["params"]], world)
     optimizer.step()
+
+
+def apply_update(state: TrainState, key: str, loss: Tensor, world: World) -> None:
+    """One optimizer update, written once for every family: zero the gradients of optimizer
+    `key`, backward `loss`, average over the ranks, step. After the generators' update ("opt_g")
+    their EMA copies follow, so a captured G update holds its EMA too."""
+    optimizer = state.optimizers[key]
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer_step(optimizer, world)
+    if key == "opt_g":
+        update_averages(state)
 
 
 @torch.no_grad()
