@@ -134,12 +134,22 @@ class CycleGAN:
         return self._forward(net, x)
 
     def step(self) -> Tensor:
+        """One iteration as the reference code runs it: a batch of each domain, the translators'
+        update, then the discriminators' on the same translations."""
+        set_schedules(self.state, self.cfg)
+        real_a, real_b = (self._input(batches) for batches in self.batches)
+        fake_a, fake_b, g_stats = self.g_update(real_a, real_b)
+        d_stats = self.d_update(real_a, real_b, fake_a, fake_b)
+        loss_g, loss_adv, loss_cycle, loss_identity = g_stats
+        loss_d, d_real, d_fake = d_stats
+        return torch.stack([loss_d, loss_g, loss_adv, loss_cycle, loss_identity, d_real, d_fake]).detach()
+
+    def g_update(self, real_a: Tensor, real_b: Tensor) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
+        """G_AB and G_BA on their objective (module docstring); returns the translations G_BA(b),
+        G_AB(a) and (loss_g, λ_adv·adversarial, cycle, identity). D's weights are frozen, so the
+        backward fills no gradient D never uses."""
         cfg, state, loss = self.cfg, self.state, self.loss
         g_ab, g_ba, d_a, d_b = (state.nets[k] for k in ("g_ab", "g_ba", "d_a", "d_b"))
-        set_schedules(state, cfg)
-        real_a, real_b = (self._input(batches) for batches in self.batches)
-
-        # G step. D's weights are frozen so the backward does not fill gradients D never uses.
         d_a.requires_grad_(False), d_b.requires_grad_(False)
         fake_b, fake_a = self._forward(g_ab, real_a), self._forward(g_ba, real_b)
         loss_adv = loss.g_loss(self._judge(d_b, fake_b)) + loss.g_loss(self._judge(d_a, fake_a))
@@ -153,8 +163,13 @@ class CycleGAN:
         loss_g = loss_adv + cfg.lambda_cycle * loss_cycle + cfg.lambda_identity * loss_identity
         apply_update(state, "opt_g", loss_g, self.world)  # and the translators' EMA
         d_a.requires_grad_(True), d_b.requires_grad_(True)
+        return fake_a, fake_b, (loss_g, loss_adv, loss_cycle, loss_identity)
 
-        # D step on the same translations, detached, each mixed with past ones from its pool.
+    def d_update(self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor) -> tuple[Tensor, ...]:
+        """D_A and D_B on real images against the translations, detached, each mixed with past ones
+        from its pool; returns (loss_d, mean D(real), mean D(fake)) over both."""
+        state, loss = self.state, self.loss
+        d_a, d_b = state.nets["d_a"], state.nets["d_b"]
         fake_a, fake_b = state.extras["pool_a"].query(fake_a), state.extras["pool_b"].query(fake_b)
         real_a_logits, real_b_logits = self._judge(d_a, real_a), self._judge(d_b, real_b)
         fake_a_logits, fake_b_logits = self._judge(d_a, fake_a), self._judge(d_b, fake_b)
@@ -162,7 +177,7 @@ class CycleGAN:
         apply_update(state, "opt_d", loss_d, self.world)
         d_real = (real_a_logits.mean() + real_b_logits.mean()) / 2
         d_fake = (fake_a_logits.mean() + fake_b_logits.mean()) / 2
-        return torch.stack([loss_d, loss_g, loss_adv, loss_cycle, loss_identity, d_real, d_fake]).detach()
+        return loss_d, d_real, d_fake
 
     def log_values(self) -> dict[str, Tensor]:
         return {}  # everything it logs is in `stats`
