@@ -10,12 +10,11 @@ import torch.nn.functional as F
 
 from ganlab.config import parse_params
 from ganlab.data.prepared import load_split
-from ganlab.distributed import SINGLE
 from ganlab.errors import GanlabError
 from ganlab.nn.layers import SelfAttention, SpectralNorm
 from ganlab.nn.losses import LOSSES, gradient_penalty
 from ganlab.sampling import random_labels
-from ganlab.training.gan import NoiseGAN, gradient_penalty_term
+from ganlab.training.gan import NoiseGAN
 from tests.conftest import tiny_params
 
 
@@ -185,11 +184,8 @@ def test_gradient_penalty_runs_where_the_fused_attention_kernel_has_no_double_ba
             seq = x.flatten(2).transpose(1, 2)[:, None]  # N×1×HW×C
             return F.scaled_dot_product_attention(seq, seq, seq, scale=1.0).mean((1, 2, 3))
 
-    d = D()
-    step = SimpleNamespace(rng=torch.Generator().manual_seed(0), world=SINGLE, cfg=SimpleNamespace(batch_size=4),
-                           judge=d)  # fmt: skip
-    real, fake = torch.randn(4, 8, 4, 4), torch.randn(4, 8, 4, 4)
-    penalty = gradient_penalty_term(10.0)(step, real=real, real_y=None, fake=fake.requires_grad_(True))
+    real, fake, alpha = torch.randn(4, 8, 4, 4), torch.randn(4, 8, 4, 4), torch.rand(4, 1, 1, 1)
+    penalty = gradient_penalty(D(), real, fake.requires_grad_(True), None, alpha)
     penalty.backward()
     assert torch.isfinite(penalty) and fake.grad is not None and fake.grad.abs().sum() > 0
 

@@ -12,6 +12,7 @@ from typing import Callable, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 
 def d_loss_bce(real: Tensor, fake: Tensor) -> Tensor:
@@ -58,10 +59,14 @@ def gradient_penalty(
 ) -> Tensor:
     """WGAN-GP: E[(||grad D(x_hat)||_2 - 1)^2] on x_hat = alpha*real + (1-alpha)*fake.
 
-    `alpha` (N×1×1×1 in [0, 1]) is passed in so the caller owns every random draw.
+    `alpha` (N×1×1×1 in [0, 1]) is passed in so the caller owns every random draw. D runs with
+    the math attention kernel: the penalty needs a double backward, which the fused
+    scaled-dot-product kernels do not implement (pytorch#116350), on CUDA for cSAGAN's shapes
+    and on the CPU when query and value widths match.
     """
     x_hat = (alpha * real + (1.0 - alpha) * fake).requires_grad_(True)
-    out = discriminator(x_hat, labels)
+    with sdpa_kernel(SDPBackend.MATH):
+        out = discriminator(x_hat, labels)
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
     return (grad.flatten(1).norm(2, dim=1) - 1.0).pow(2).mean()
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ganlab.config import GANConfig
 from ganlab.data.prepared import Split
@@ -83,24 +83,38 @@ def with_standing_stats(generator: nn.Module, *, seed: int, batch_size: int, bat
     return snapshot.eval()
 
 
-class GANStep:
-    """One training iteration, called by the loop: `n_dis` D updates (`d_step`), one G update
-    (`g_step`), then the EMA. It returns the detached (loss_d, loss_g, mean D(real), mean D(fake))
-    on the device, so the caller decides when to sync.
+@dataclass(frozen=True)
+class Batch:
+    """What one update is a function of: the real images and their labels (D's update only), and
+    the latents and labels of G's images. Draws made inside the update (DiffAugment's, the
+    gradient penalty's interpolation weights) come from the same RNG, in a fixed order."""
 
-    The two updates are separate pieces so that each can be captured as one CUDA graph
-    (`graph: true`, ganlab.training.graphs) and so that a regulariser is an entry in
-    `d_terms`/`g_terms` rather than an edit of the update. Everything a step reads that changes
-    over the run (learning rates, EMA weight, RNG) lives in device tensors; shapes are static
-    and nothing in a step waits for the host.
+    z: Tensor
+    fake_y: Tensor | None
+    real: Tensor | None = None
+    real_y: Tensor | None = None
+
+
+class GANStep:
+    """One training iteration, called by the loop: `n_dis` D updates, one G update (with the
+    EMA). It returns the detached (loss_d, loss_g, mean D(real), mean D(fake)) on the device, so
+    the caller decides when to sync.
+
+    Each update is its batch's draw (`d_batch`, `g_batch`) and a function of that batch
+    (`d_update`, `g_update`); `d_step`/`g_step` are the two together, each captured as one CUDA
+    graph with `graph: true` (ganlab.training.graphs). Everything a step reads that changes over
+    the run (learning rates, EMA weight, RNG) lives in device tensors; shapes are static and
+    nothing in a step waits for the host.
 
     - D sees real and fake in one forward where it has no BatchNorm (cSAGAN): half the kernel
       launches, and one spectral-norm power iteration per D update, as in Miyato et al. (two
       forwards ran two). DCGAN's D keeps separate batches, since its BN statistics depend on them.
-    - The G step freezes D's weights, so its backward computes no gradient that nobody uses.
+    - The G update freezes D's weights, so its backward computes no gradient that nobody uses.
     - With `diffaug`, every image D sees goes through the same differentiable augmentation, real
-      and fake, in the D and the G step (the GP's interpolates too), drawn from the training RNG;
-      real and fake are augmented apart, so the draws match one process in a distributed run.
+      and fake, in the D and the G update (the GP's interpolates too), drawn from the training
+      RNG; real and fake are augmented apart, so the draws match one process in a distributed run.
+    - The regularisers are the pure functions of ganlab.nn.losses (gradient_penalty,
+      mode_seeking_penalty), given their batch and draws.
     - Under `precision: bf16` only the forwards of G and D run under autocast: weights, Adam
       moments and the EMA copy stay fp32, D's outputs are cast to fp32 before the loss, and the
       spectral-norm power iteration and BatchNorm statistics run in fp32 (ganlab.nn.layers). No
@@ -115,19 +129,23 @@ class GANStep:
         self.num_classes, self.loss = self.G.num_classes, LOSSES[cfg.loss]
         self.autocast = autocast_for(state.rng.device, cfg.precision)
         self.joint_d = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
-        self.d_terms = [gradient_penalty_term(cfg.gp_weight)] if cfg.gp_weight > 0 else []
-        self.g_terms = [mode_seeking_term(cfg.mode_seeking)] if cfg.mode_seeking > 0 else []
-        self._d_update, self._g_update = self.d_step, self.g_step
+        self._d_step, self._g_step = self.d_step, self.g_step
         if cfg.graph:
-            self._d_update = CapturedStep(self.d_step, generator=self.rng)
-            self._g_update = CapturedStep(self.g_step, generator=self.rng)
+            self._d_step = CapturedStep(self.d_step, generator=self.rng)
+            self._g_step = CapturedStep(self.g_step, generator=self.rng)
 
     def __call__(self) -> Tensor:
         set_schedules(self.state, self.cfg)
         for _ in range(self.cfg.n_dis):
-            loss_d, d_real, d_fake = self._d_update()
-        loss_g = self._g_update()
+            loss_d, d_real, d_fake = self._d_step()
+        loss_g = self._g_step()
         return torch.stack([loss_d, loss_g, d_real, d_fake]).detach()
+
+    def d_step(self) -> tuple[Tensor, Tensor, Tensor]:
+        return self.d_update(self.d_batch())
+
+    def g_step(self) -> Tensor:
+        return self.g_update(self.g_batch())
 
     def forward_d(self, x: Tensor, y: Tensor | None) -> Tensor:
         with self.autocast():
@@ -155,64 +173,45 @@ class GANStep:
             labels = labels.repeat_interleave(2)
         return z, None if labels is None else self.world.draw(labels)
 
-    def d_step(self) -> tuple[Tensor, Tensor, Tensor]:
-        cfg = self.cfg
-        real, real_y = self.real_batches.batch(cfg.batch_size)
-        real_y = real_y if self.num_classes else None
-        z, fake_y = self.noise(cfg.batch_size)
+    def d_batch(self) -> Batch:
+        real, real_y = self.real_batches.batch(self.cfg.batch_size)
+        z, fake_y = self.noise(self.cfg.batch_size)
+        return Batch(z=z, fake_y=fake_y, real=real, real_y=real_y if self.num_classes else None)
+
+    def g_batch(self) -> Batch:
+        return Batch(*self.noise(self.cfg.batch_size, pairs=self.cfg.mode_seeking > 0))
+
+    def d_update(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
+        cfg, real, real_y = self.cfg, batch.real, batch.real_y
         with torch.no_grad():
-            fake = at_least_fp32(self.forward_g(z, fake_y))
+            fake = at_least_fp32(self.forward_g(batch.z, batch.fake_y))
         if self.joint_d:
             x = torch.cat([self.augment(real), self.augment(fake)])
-            y = None if real_y is None else torch.cat([real_y, fake_y])
+            y = None if real_y is None else torch.cat([real_y, batch.fake_y])
             d_real, d_fake = self.forward_d(x, y).chunk(2)
         else:
-            d_real, d_fake = self.judge(real, real_y), self.judge(fake, fake_y)
+            d_real, d_fake = self.judge(real, real_y), self.judge(fake, batch.fake_y)
         loss_d = self.loss.d_loss(d_real, d_fake)
-        for term in self.d_terms:
-            loss_d = loss_d + term(self, real=real, real_y=real_y, fake=fake)
+        if cfg.gp_weight > 0:
+            # interpolates labelled with the real images' classes, as StudioGAN does (an
+            # interpolate is mostly its real endpoint's image for alpha near 1)
+            alpha = torch.rand(cfg.batch_size, 1, 1, 1, generator=self.rng, device=self.rng.device)
+            loss_d = loss_d + cfg.gp_weight * gradient_penalty(self.judge, real, fake, real_y, self.world.draw(alpha))
         apply_update(self.state, "opt_d", loss_d, self.world)
         return loss_d.detach(), d_real.detach().mean(), d_fake.detach().mean()
 
-    def g_step(self) -> Tensor:
+    def g_update(self, batch: Batch) -> Tensor:
         cfg = self.cfg
-        z, fake_y = self.noise(cfg.batch_size, pairs=cfg.mode_seeking > 0)
         self.D.requires_grad_(False)  # D's weight gradients would be computed and thrown away
-        fake = self.forward_g(z, fake_y)
-        loss_g = self.loss.g_loss(self.judge(fake, fake_y))
-        for term in self.g_terms:
-            loss_g = loss_g + term(fake=fake, z=z)
+        fake = self.forward_g(batch.z, batch.fake_y)
+        loss_g = self.loss.g_loss(self.judge(fake, batch.fake_y))
+        if cfg.mode_seeking > 0:
+            # on the un-augmented images of the pairs; each rank takes its two means over its own
+            # pairs, so with several ranks it matches one process in expectation only
+            loss_g = loss_g + cfg.mode_seeking * mode_seeking_penalty(at_least_fp32(fake), batch.z)
         apply_update(self.state, "opt_g", loss_g, self.world)  # and the EMA
         self.D.requires_grad_(True)
         return loss_g.detach()
-
-
-def gradient_penalty_term(weight: float):
-    """WGAN-GP's term for D's loss, on interpolates labelled with the real images' classes (as
-    StudioGAN does: the interpolate is mostly its real endpoint's image for alpha near 1).
-
-    D's forward here runs with the math attention kernel: the penalty needs a double backward,
-    which the fused scaled-dot-product kernels do not implement (pytorch#116350), on CUDA for
-    cSAGAN's shapes and on the CPU when query and value widths match."""
-
-    def term(step: GANStep, *, real: Tensor, real_y: Tensor | None, fake: Tensor) -> Tensor:
-        dev = step.rng.device
-        alpha = step.world.draw(torch.rand(step.cfg.batch_size, 1, 1, 1, generator=step.rng, device=dev))
-        with sdpa_kernel(SDPBackend.MATH):
-            return weight * gradient_penalty(step.judge, real, fake, real_y, alpha)
-
-    return term
-
-
-def mode_seeking_term(weight: float):
-    """MSGAN's term for G's loss, on the un-augmented images of the pairs `noise` drew. Each rank
-    takes its two means over its own pairs, so with several ranks it matches one process in
-    expectation only (a ratio of means is not a mean of ratios)."""
-
-    def term(*, fake: Tensor, z: Tensor) -> Tensor:
-        return weight * mode_seeking_penalty(at_least_fp32(fake), z)
-
-    return term
 
 
 def check_data(name: str, cfg: GANConfig, split: Split, world: World) -> None:
