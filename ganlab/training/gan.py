@@ -258,6 +258,7 @@ class NoiseGAN:
 
     data_roles = ("training images",)
     stats = ("loss_d", "loss_g", "d_real", "d_fake")
+    step_class = GANStep  # a family with other updates subclasses GANStep and names it here
 
     def __init__(
         self, *, name: str, cfg: GANConfig, splits: list[Split], seed: int, device: torch.device, world: World = SINGLE
@@ -277,7 +278,7 @@ class NoiseGAN:
             sync_batchnorm(net, world.distributed)
         batches = real_batches(split, self.state.rng, world)
         check_graph_batches(name, cfg, batches)
-        self.step = GANStep(self.state, cfg, real_batches=batches, world=world)
+        self.step = self.step_class(self.state, cfg, real_batches=batches, world=world)
 
     def log_values(self) -> dict[str, Tensor]:
         """Each self-attention's γ (gamma_g_<module>, gamma_d_<module>): how much of its output
