@@ -1,3 +1,4 @@
-"""Training: one loop (`loop.train`) for every model family in `loop.TRAINERS`: the loop owns
-resume, checkpoints, logging and the NaN guard (`state.py` the resumable state); each family owns
-its iteration (`gan.py` for dcgan and sagan, `cyclegan.py` for cyclegan)."""
+"""Training: one loop (`loop.train`) for every model family registered in `families.py`. The loop
+resumes (`resume.py`), iterates, logs and checkpoints; `state.py` holds the resumable state and
+what every family shares (Adam, the one optimizer update, autocast, EMA, schedules); each family
+owns its two updates (`gan.py` for dcgan and sagan, `cyclegan.py` for cyclegan)."""
