@@ -168,3 +168,16 @@ def test_a_study_variant_is_checked_params(tmp_path, monkeypatch):
     assert params.sagan.iterations == 300 and params.seeds == [1] and params.data.dataset == "fashion_mnist"
     with pytest.raises(GanlabError, match="sagan.lr_d"):
         write_variant(tmp_path / "q.yaml", {"sagan.lr_d": -1.0})
+
+
+SHELL_SCRIPTS = sorted((ROOT / "docs/studies").glob("*.sh")) + sorted((ROOT / "bench").glob("*.sh"))
+
+
+@pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=[s.name for s in SHELL_SCRIPTS])
+def test_the_shell_scripts_parse_and_name_only_existing_files(script):
+    import subprocess
+
+    result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for path in re.findall(r"(?:docs/studies|stages|bench)/[\w./-]+\.(?:py|sh)", script.read_text()):
+        assert (ROOT / path).is_file(), f"{script.name} names {path}, which does not exist"
