@@ -1,6 +1,9 @@
 """The GPU round's script at toy size on the CPU, so it still runs when a GPU session comes."""
 
+import os
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -10,7 +13,8 @@ from tests.conftest import REPO
 
 @pytest.mark.slow
 def test_gpu_round_runs_at_toy_size_and_prints_its_tables():
-    result = subprocess.run(["bash", "bench/gpu_round.sh", "--toy"], cwd=REPO, capture_output=True, text=True)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # this venv's python
+    result = subprocess.run(["bash", "bench/gpu_round.sh", "--toy"], cwd=REPO, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     for model in ("dcgan", "sagan"):  # a training-speed row per model
