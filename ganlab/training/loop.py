@@ -47,8 +47,9 @@ class LogWindow:
     """The stats of the iterations since the last log row, summed on the device (no host sync
     until a log or checkpoint point), and the first iteration whose losses were not finite."""
 
-    def __init__(self, trainer: Trainer, state: TrainState, world: World) -> None:
-        self.trainer, self.state, self.world = trainer, state, world
+    def __init__(self, trainer: Trainer, world: World) -> None:
+        self.trainer, self.state, self.world = trainer, trainer.state, world
+        state = self.state
         device = state.rng.device
         self.sums = torch.zeros(len(trainer.stats), device=device)
         self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
@@ -161,7 +162,7 @@ def train(
 
     for net in state.nets.values():
         net.train()
-    window = LogWindow(trainer, state, world)
+    window = LogWindow(trainer, world)
     checkpoints = Checkpoints(trainer, out_dir, name=name, config=config, seed=seed, world=world)
     start_time = time.perf_counter() - state.elapsed
     bar = tqdm(total=cfg.iterations, initial=state.iteration, desc=name, mininterval=2.0,
