@@ -24,6 +24,7 @@ LOSS_NAMES = ("bce", "hinge", "wasserstein", "lsgan")
 RESOLUTIONS = (32, 64, 128)
 EMOJI_VENDORS = ("google", "twitter", "apple", "facebook")
 DIFFAUG_POLICIES = ("color", "translation", "cutout")
+TRANSLATION_MODELS = ("cyclegan", "cut")  # cyclegan.model: the family that trains the section
 
 
 class ParamsError(GanlabError):
@@ -179,10 +180,25 @@ class CycleGANConfig(TrainConfig):
     jitter: float = _check(ge=1.0, le=2.0)  # resize inputs to jitter × size, random-crop back; 1: off
     flip: bool  # mirror inputs left-right with probability ½
     n_res_blocks: int = _check(ge=0)  # residual blocks at the generators' bottleneck
+    # cyclegan: two translators tied by the cycle; cut: one translator per direction trained with
+    # PatchNCE (Park et al. 2020) instead, which ignores lambda_cycle, lambda_identity and pool_size
+    model: str = _check(choices=TRANSLATION_MODELS)
+    lambda_nce: float = _check(ge=0.0)  # cut: weight of PatchNCE (FastCUT: 10)
+    nce_identity: bool  # cut: PatchNCE also on G(b) against b (CUT); false with lambda_nce 10: FastCUT
+    # cut: the translator's layers whose features PatchNCE compares, as indices of its encoder
+    # (ganlab.models.cyclegan.ResnetTranslator.features): 0 the image, 4 and 7 the downsampling
+    # convs, 10 + i the i-th residual block
+    nce_layers: list[int]
+    nce_patches: int = _check(ge=1)  # cut: locations sampled per layer and image
+    nce_temperature: float = _check(gt=0.0)  # cut: τ of the contrastive softmax
+    flip_equivariance: bool  # cut: FastCUT's random horizontal flip of G's input, undone on its features
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_source(self.source)
+        layers = self.nce_layers
+        if not layers or any(b <= a for a, b in zip(layers, layers[1:])) or layers[0] < 0:
+            raise ParamsError(f"nce_layers: expected increasing layer indices >= 0, found {layers}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -159,8 +159,9 @@ def tiny_params(**overrides) -> dict:
     p["sagan"].update(ema_start=1, z_dim=16)
     p["dcgan"].update(z_dim=16)
     p["cyclegan"].update(
-        iterations=4, batch_size=4, ckpt_every=2, log_every=1, g_ch=4, d_ch=4, n_res_blocks=1, resolution=32
-    )
+        iterations=4, batch_size=4, ckpt_every=2, log_every=1, g_ch=4, d_ch=4, n_res_blocks=1, resolution=32,
+        nce_layers=[0, 4, 7, 10], nce_patches=32,  # CUT's layers in a 1-block translator
+    )  # fmt: skip
     p["fid"].update(n_samples=16, batch_size=16)
     p["report"].update(n_samples=20)
     for key, value in overrides.items():
@@ -205,3 +206,32 @@ def prepared(tmp_path) -> Path:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(64, 3, 32, 32), dtype=np.uint8)
     return write_prepared(tmp_path / "train", images, np.arange(64) % 10, CIFAR_CLASSES)
+
+
+def write_domains(root, *, n=10, size=32):
+    """Two flat folders of RGB PNGs with the same file names, B the negative of A: a paired fixture."""
+    write_image_folder(root / "a", {"": n}, size=size)
+    (root / "b").mkdir(parents=True, exist_ok=True)
+    from PIL import Image
+
+    for path in sorted((root / "a").glob("*.png")):
+        pixels = np.asarray(Image.open(path).convert("RGB"))
+        Image.fromarray(pixels).save(path)
+        Image.fromarray(255 - pixels).save(root / "b" / path.name)
+
+
+@pytest.fixture
+def domains(tmp_path):
+    """Two prepared folder domains of 10 images (7 train, 3 test) and a tiny params.yaml for them."""
+    from ganlab.config import parse_params
+    from ganlab.data.domains import prepare_domains
+
+    write_domains(tmp_path / "img")
+    p = tiny_params(**{"cyclegan.source": str(tmp_path / "img"), "cyclegan.domain_a": "folder:a",
+                       "cyclegan.domain_b": "folder:b", "data.test_fraction": 0.3})  # fmt: skip
+    params = parse_params(p)
+    outs = {d: (tmp_path / f"data/{d}/train", tmp_path / f"data/{d}/test") for d in "ab"}
+    counts = prepare_domains(params.cyclegan, params.data, outs=outs, bad_out=tmp_path / "data/bad.txt")
+    assert counts == {"a/train": 7, "a/test": 3, "b/train": 7, "b/test": 3}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
+    return tmp_path

@@ -23,7 +23,15 @@ from ganlab.training.cyclegan import CycleGAN
 from ganlab.training.live import read_history
 from ganlab.training.loop import train
 from ganlab.translate import main as translate_main
-from tests.conftest import REPO, assert_same_history, kill_when, save_test_snapshot, tiny_params, write_image_folder
+from tests.conftest import (
+    REPO,
+    assert_same_history,
+    kill_when,
+    save_test_snapshot,
+    tiny_params,
+    write_domains,
+    write_image_folder,
+)
 from tests.test_training import _assert_same_weights, _final_weights
 
 
@@ -33,29 +41,6 @@ def test_network_shapes(resolution, patches):
     y = ResnetTranslator(ch=4, n_res_blocks=2, resolution=resolution)(x)
     assert y.shape == x.shape and y.abs().max() <= 1
     assert PatchDiscriminator(ch=4, resolution=resolution)(x).shape == (2, 1, patches, patches)
-
-
-def write_domains(root, *, n=10, size=32):
-    """Two flat folders of RGB PNGs with the same file names, B the negative of A: a paired fixture."""
-    write_image_folder(root / "a", {"": n}, size=size)
-    (root / "b").mkdir(parents=True, exist_ok=True)
-    for path in sorted((root / "a").glob("*.png")):
-        pixels = np.asarray(Image.open(path).convert("RGB"))
-        Image.fromarray(pixels).save(path)
-        Image.fromarray(255 - pixels).save(root / "b" / path.name)
-
-
-@pytest.fixture
-def domains(tmp_path):
-    write_domains(tmp_path / "img")
-    p = tiny_params(**{"cyclegan.source": str(tmp_path / "img"), "cyclegan.domain_a": "folder:a",
-                       "cyclegan.domain_b": "folder:b", "data.test_fraction": 0.3})  # fmt: skip
-    params = parse_params(p)
-    outs = {d: (tmp_path / f"data/{d}/train", tmp_path / f"data/{d}/test") for d in "ab"}
-    counts = prepare_domains(params.cyclegan, params.data, outs=outs, bad_out=tmp_path / "data/bad.txt")
-    assert counts == {"a/train": 7, "a/test": 3, "b/train": 7, "b/test": 3}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
-    return tmp_path
 
 
 def test_paired_folders_keep_their_pairs_on_the_same_side(domains):

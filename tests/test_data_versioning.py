@@ -130,7 +130,7 @@ def test_an_already_prepared_download_does_not_re_run(tmp_path):
 
 def test_a_cyclegan_folder_domain_is_watched(tmp_path):
     """Folder domains lie inside cyclegan.source, which prepare_cyclegan depends on."""
-    from tests.test_cyclegan import write_domains
+    from tests.conftest import write_domains
 
     write_domains(tmp_path / "img", n=8)
     repo = make_repo(tmp_path / "repo", **{"cyclegan.source": str(tmp_path / "img"), "cyclegan.domain_a": "folder:a",

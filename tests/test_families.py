@@ -96,7 +96,7 @@ def test_register_refuses_what_the_loop_could_not_train():
 
     with pytest.raises(GanlabError, match="'dcgan' is already trained by NoiseGAN"):
         families.register("dcgan", Other)
-    with pytest.raises(GanlabError, match="unknown model 'nope'; registered: cyclegan, dcgan, sagan"):
+    with pytest.raises(GanlabError, match="unknown model 'nope'; registered: cut, cyclegan, dcgan, sagan"):
         families.family_of("nope")
     assert "x" not in families.FAMILIES
 

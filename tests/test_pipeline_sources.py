@@ -106,7 +106,7 @@ def test_two_image_folders_translate_end_to_end_and_resume_after_a_kill(tmp_path
     """Paired folders (B is A's negative, same file names): the cyclegan stages train, score with
     the paired error, select, report and render through `dvc repro`, and a kill mid-training
     resumes to the weights of an uninterrupted run."""
-    from tests.test_cyclegan import write_domains
+    from tests.conftest import write_domains
 
     write_domains(tmp_path / "img", n=12)
     repo = make_repo(

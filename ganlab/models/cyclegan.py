@@ -17,6 +17,10 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ganlab.config import CycleGANConfig
+from ganlab.errors import GanlabError
+
+# Layers of ResnetTranslator.net before its residual blocks: 7×7 conv, 2 downsamplings (3 each)
+ENCODER_STEM = 9
 
 # Stride-2 layers of the patch discriminator at each resolution (receptive field 34 or 70 px).
 PATCH_LAYERS = {32: 2, 64: 3, 128: 3}
@@ -86,8 +90,34 @@ class ResnetTranslator(nn.Module):
     def from_config(cls, cfg: CycleGANConfig) -> ResnetTranslator:
         return cls(ch=cfg.g_ch, n_res_blocks=cfg.n_res_blocks, resolution=cfg.resolution)
 
+    @property
+    def encoder_layers(self) -> int:
+        """How many of `net`'s layers are the encoder (pad, stem, 2 downsamplings, residual blocks)."""
+        return 1 + ENCODER_STEM + sum(isinstance(m, ResidualBlock) for m in self.net)
+
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+    def features(self, x: Tensor, layers: list[int]) -> list[Tensor]:
+        """The outputs of `net`'s layers `layers` (increasing) for input x, running the encoder
+        only as far as the last of them (CUT's PatchNCE): 0 is the padded image, 4 and 7 the
+        downsampling convs, 10 + i residual block i."""
+        if layers[-1] >= self.encoder_layers:
+            raise GanlabError(
+                f"cyclegan.nce_layers: expected indices below {self.encoder_layers} (the encoder of a "
+                f"translator with {self.encoder_layers - 1 - ENCODER_STEM} residual blocks), found {layers}"
+            )
+        features, wanted = [], set(layers)
+        for i, layer in enumerate(self.net[: layers[-1] + 1]):
+            x = layer(x)
+            if i in wanted:
+                # the next layer may be an in-place ReLU, which would overwrite the feature
+                features.append(x.clone() if _in_place(self.net, i + 1) else x)
+        return features
+
+
+def _in_place(net: nn.Sequential, i: int) -> bool:
+    return i < len(net) and getattr(net[i], "inplace", False)
 
 
 class PatchDiscriminator(nn.Module):
@@ -116,3 +146,32 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+
+class PatchProjector(nn.Module):
+    """CUT's MLP head (Park et al. 2020, `PatchSampleF`): per feature layer, features at sampled
+    locations -> a 2-layer MLP -> unit vectors, the embeddings PatchNCE compares.
+
+    The reference creates the MLPs lazily, at the first batch, from the channels it sees; here
+    they are made up front from `channels` (ganlab.training.cut measures them with a dry forward),
+    so the optimizer, the checkpoint and a resumed run hold them from iteration 0."""
+
+    def __init__(self, *, channels: list[int], dim: int = 256) -> None:
+        super().__init__()
+        self.mlps = nn.ModuleList(
+            nn.Sequential(nn.Linear(c, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim)) for c in channels
+        )
+        for mlp in self.mlps:  # the reference's init_net: N(0, 0.02), zero biases
+            for layer in mlp:
+                if isinstance(layer, nn.Linear):
+                    nn.init.normal_(layer.weight, 0.0, 0.02)
+                    nn.init.zeros_(layer.bias)
+
+    def forward(self, features: list[Tensor], locations: list[Tensor]) -> list[Tensor]:
+        """features[l]: B×C×H×W; locations[l]: indices into H·W -> B·P×dim unit vectors per layer."""
+        out = []
+        for mlp, feature, where in zip(self.mlps, features, locations):
+            b, c = feature.shape[:2]
+            picked = feature.flatten(2).transpose(1, 2)[:, where].reshape(-1, c)  # B·P×C
+            out.append(nn.functional.normalize(mlp(picked), dim=1))
+        return out

@@ -86,6 +86,22 @@ def mode_seeking_penalty(images: Tensor, z: Tensor, eps: float = 1e-5) -> Tensor
     return 1.0 / (image_gap / latent_gap + eps)
 
 
+def patch_nce(query: Tensor, key: Tensor, *, images: int, temperature: float) -> Tensor:
+    """CUT's PatchNCE (Park et al. 2020, eq. 2): each patch embedding of the translation (`query`)
+    must pick out the embedding at the same location of its source (`key`, detached: the
+    reference's choice) among the other locations of the same image.
+
+    query, key: (images·P)×D unit vectors, P locations per image in the same order. A softmax
+    cross-entropy over P candidates at temperature τ, averaged over every location; the
+    negatives are the image's own other patches (the reference's default for unpaired data).
+    log P is the value of a query that does not tell its location apart from the others."""
+    q = query.float().unflatten(0, (images, -1))  # B×P×D
+    k = key.detach().float().unflatten(0, (images, -1))
+    logits = q @ k.transpose(1, 2) / temperature  # B×P×P; [b, i, j] = q_i·k_j / τ, positives on the diagonal
+    targets = torch.arange(q.shape[1], device=q.device).expand(images, -1)
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+
+
 class Loss(NamedTuple):
     d_loss: Callable[[Tensor, Tensor], Tensor]
     g_loss: Callable[[Tensor], Tensor]

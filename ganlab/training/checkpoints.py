@@ -24,7 +24,11 @@ SNAPSHOT_GLOB = "iter_*.pt"
 ADDED_KEYS: dict[type[TrainConfig], dict] = {
     TrainConfig: {"lr_decay_start": 0, "lr_decay_d": True},
     GANConfig: {"mode_seeking": 0.0, "graph": False},
-    CycleGANConfig: {"lambda_adversarial": 1.0, "pool_size": 0, "jitter": 1.0, "flip": False},
+    CycleGANConfig: {
+        "lambda_adversarial": 1.0, "pool_size": 0, "jitter": 1.0, "flip": False,
+        "model": "cyclegan", "lambda_nce": 1.0, "nce_identity": True, "nce_layers": [0, 4, 7, 10, 12],
+        "nce_patches": 256, "nce_temperature": 0.07, "flip_equivariance": False,
+    },  # fmt: skip
     SAGANConfig: {"class_embedding": "shared_sn", "hierarchical_z": False, "g_spectral_norm": True},
 }
 

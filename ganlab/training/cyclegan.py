@@ -16,122 +16,46 @@ flipped, and each D sees its translations through a pool of 50 past ones (`Image
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ganlab.config import CycleGANConfig
-from ganlab.data.prepared import Split
-from ganlab.distributed import SINGLE, World
-from ganlab.errors import GanlabError
-from ganlab.io import atomic_torch_save
 from ganlab.models import TRANSLATORS
-from ganlab.nn.augment import diff_augment, jitter_flip
-from ganlab.nn.layers import at_least_fp32
-from ganlab.nn.losses import LOSSES
-from ganlab.sampling import translate
-from ganlab.training.checkpoints import load_translators
 from ganlab.training.image_pool import ImagePool
-from ganlab.training.state import (
-    MEMORY_FORMAT,
-    TrainState,
-    adam,
-    apply_update,
-    autocast_for,
-    averaged_copies,
-    compile_nets,
-    place,
-    real_batches,
-    set_schedules,
-)
-
-TRANSLATOR_KEYS = ("g_ab", "g_ba")
-PREVIEW_SOURCES = 8
+from ganlab.training.state import TrainState, adam, apply_update, averaged_copies, compile_nets, place, set_schedules
+from ganlab.training.translation import TRANSLATOR_KEYS, TranslationTrainer
 
 
-def check_domains(name: str, cfg: CycleGANConfig, splits: list[Split]) -> None:
-    for domain, spec, split in zip("AB", (cfg.domain_a, cfg.domain_b), splits):
-        if split.resolution != cfg.resolution:
-            raise GanlabError(
-                f"{name}.resolution={cfg.resolution}, but domain {domain} ({spec}) was prepared at "
-                f"{split.resolution} px; re-run `dvc repro prepare_cyclegan`"
-            )
-        if len(split.labels) < cfg.batch_size:
-            raise GanlabError(
-                f"{name}.batch_size={cfg.batch_size}: domain {domain} ({spec}) holds only {len(split.labels)} "
-                "training images, fewer than one batch; lower the batch size or add images"
-            )
+class CycleGAN(TranslationTrainer):
+    """Two translators tied by the cycle, two patch discriminators, two image pools."""
 
-
-def build_cycle_state(cfg: CycleGANConfig, *, seed: int, device: torch.device) -> TrainState:
-    torch.manual_seed(seed)  # weight init
-    family = TRANSLATORS["cyclegan"]
-    nets = {
-        "g_ab": place(family.translator.from_config(cfg), device),
-        "g_ba": place(family.translator.from_config(cfg), device),
-        "d_a": place(family.discriminator.from_config(cfg), device),  # real A vs G_BA(b)
-        "d_b": place(family.discriminator.from_config(cfg), device),  # real B vs G_AB(a)
-    }
-    averaged = averaged_copies(nets, TRANSLATOR_KEYS, cfg)
-    compile_nets(nets, cfg)
-    rng = torch.Generator(device=device).manual_seed(seed)
-    return TrainState(
-        nets=nets,
-        averaged=averaged,
-        optimizers={
-            "opt_g": adam([nets["g_ab"], nets["g_ba"]], cfg=cfg, device=device),
-            "opt_d": adam([nets["d_a"], nets["d_b"]], cfg=cfg, device=device),
-        },
-        rng=rng,
-        ema_weight=torch.ones((), device=device),
-        # pool_a holds G_BA's translations (what D_A judges), pool_b G_AB's
-        extras={key: ImagePool(size=cfg.pool_size, generator=rng) for key in ("pool_a", "pool_b")},
-    )
-
-
-class CycleGAN:
-    """Unpaired translation A <-> B on two prepared training splits."""
-
-    data_roles = ("domain A", "domain B")
     # loss_g is G's whole objective; its terms follow unweighted but the adversarial one (λ_adv·)
     stats = ("loss_d", "loss_g", "loss_adversarial", "loss_cycle", "loss_identity", "d_real", "d_fake")
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        cfg: CycleGANConfig,
-        splits: list[Split],
-        seed: int,
-        device: torch.device,
-        world: World = SINGLE,
-    ) -> None:
-        check_domains(name, cfg, splits)
-        world.rows(cfg.batch_size, what=f"{name}.batch_size")
-        self.cfg, self.device, self.world = cfg, device, world
-        self.state = build_cycle_state(cfg, seed=seed, device=device)
-        # InstanceNorm only: nothing to synchronise but the gradients.
-        self.batches = [real_batches(s, self.state.rng, world) for s in splits]
-        self.preview_sources = [s.images[:PREVIEW_SOURCES] for s in splits]
-        self.loss = LOSSES[cfg.loss]
-        self.autocast = autocast_for(device, cfg.precision)
-
-    def _input(self, batches) -> Tensor:
-        """A training batch of one domain, jittered and flipped with the training RNG."""
-        cfg = self.cfg
-        x, _ = batches.batch(cfg.batch_size)
-        x = jitter_flip(x, scale=cfg.jitter, flip=cfg.flip, generator=self.state.rng, world=self.world)
-        return x.contiguous(memory_format=MEMORY_FORMAT)
-
-    def _forward(self, net: nn.Module, x: Tensor) -> Tensor:
-        with self.autocast():
-            return at_least_fp32(net(x))
-
-    def _judge(self, net: nn.Module, x: Tensor) -> Tensor:
-        if self.cfg.diffaug_policies:
-            x = diff_augment(x, self.cfg.diffaug_policies, generator=self.state.rng, world=self.world)
-        return self._forward(net, x)
+    def build_state(self, cfg: CycleGANConfig, *, seed: int, device: torch.device) -> TrainState:
+        torch.manual_seed(seed)  # weight init
+        networks = TRANSLATORS["cyclegan"]
+        nets = {
+            "g_ab": place(networks.translator.from_config(cfg), device),
+            "g_ba": place(networks.translator.from_config(cfg), device),
+            "d_a": place(networks.discriminator.from_config(cfg), device),  # real A vs G_BA(b)
+            "d_b": place(networks.discriminator.from_config(cfg), device),  # real B vs G_AB(a)
+        }
+        averaged = averaged_copies(nets, TRANSLATOR_KEYS, cfg)
+        compile_nets(nets, cfg)
+        rng = torch.Generator(device=device).manual_seed(seed)
+        return TrainState(
+            nets=nets,
+            averaged=averaged,
+            optimizers={
+                "opt_g": adam([nets["g_ab"], nets["g_ba"]], cfg=cfg, device=device),
+                "opt_d": adam([nets["d_a"], nets["d_b"]], cfg=cfg, device=device),
+            },
+            rng=rng,
+            ema_weight=torch.ones((), device=device),
+            # pool_a holds G_BA's translations (what D_A judges), pool_b G_AB's
+            extras={key: ImagePool(size=cfg.pool_size, generator=rng) for key in ("pool_a", "pool_b")},
+        )
 
     def step(self) -> Tensor:
         """One iteration as the reference code runs it: a batch of each domain, the translators'
@@ -178,28 +102,3 @@ class CycleGAN:
         d_real = (real_a_logits.mean() + real_b_logits.mean()) / 2
         d_fake = (fake_a_logits.mean() + fake_b_logits.mean()) / 2
         return loss_d, d_real, d_fake
-
-    def log_values(self) -> dict[str, Tensor]:
-        return {}  # everything it logs is in `stats`
-
-    def save_snapshot(self, path: Path, *, config: dict, iteration: int, seed: int) -> None:
-        atomic_torch_save(
-            {
-                **{key: self.state.sampling(key).state_dict() for key in TRANSLATOR_KEYS},
-                "config": config,
-                "iteration": iteration,
-                "image_shape": [3, self.cfg.resolution, self.cfg.resolution],
-            },
-            path,
-        )
-
-    def preview(self, snapshot: Path, *, seed: int) -> Tensor:
-        """Rows: the first 8 training images of A, A→B, A→B→A; then the same for B."""
-        device = self.state.rng.device
-        nets, _ = load_translators(snapshot, device=device)
-        rows = []
-        for source, there, back in zip(self.preview_sources, ("g_ab", "g_ba"), ("g_ba", "g_ab")):
-            source = torch.as_tensor(source)
-            forward = translate(nets[there], source, batch_size=len(source), device=device)
-            rows += [source, forward, translate(nets[back], forward, batch_size=len(source), device=device)]
-        return torch.cat(rows)

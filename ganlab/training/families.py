@@ -1,5 +1,6 @@
 """Model families: the params section a run trains (`train.py --model NAME`) -> the class that
-trains it. The loop looks a family up here and knows nothing else about it.
+trains it; a translation section names its family in its `model` key (cyclegan | cut). The
+loop looks a family up here and knows nothing else about it.
 
 A family is a class built as `Family(name=, cfg=, splits=, seed=, device=, world=)` that
 satisfies `Trainer`: it declares the prepared splits it trains on (`data_roles`) and the values
@@ -16,6 +17,7 @@ from typing import Protocol
 from torch import Tensor
 
 from ganlab.errors import GanlabError
+from ganlab.training.cut import CUT
 from ganlab.training.cyclegan import CycleGAN
 from ganlab.training.gan import NoiseGAN
 from ganlab.training.state import TrainState
@@ -74,3 +76,4 @@ def family_of(name: str) -> type:
 register("dcgan", NoiseGAN)
 register("sagan", NoiseGAN)
 register("cyclegan", CycleGAN)
+register("cut", CUT)  # by the translation section's `model` key

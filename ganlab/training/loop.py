@@ -30,7 +30,8 @@ PREVIEW_PER_ROW = 8
 def build_trainer(
     name: str, cfg: TrainConfig, *, seed: int, device: torch.device, splits: list, world: World = SINGLE
 ) -> Trainer:
-    family = family_of(name)
+    # a translation section names its family in `model` (cyclegan | cut); the others are their family
+    family = family_of(getattr(cfg, "model", name))
     roles = family.data_roles
     if len(splits) != len(roles):
         raise GanlabError(f"{name} trains on {len(roles)} prepared split(s) ({', '.join(roles)}), given {len(splits)}")
