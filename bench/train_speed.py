@@ -77,6 +77,13 @@ def its_per_second(step, *, iters: int, warmup: int, device: torch.device) -> fl
     return iters / (time.perf_counter() - start)
 
 
+# --models names beyond the params sections: the translation section under other settings
+TRANSLATION_VARIANTS = {
+    "cut": ("cyclegan", {"model": "cut"}),
+    "fastcut": ("cyclegan", {"model": "cut", "nce_identity": False, "lambda_nce": 10.0, "flip_equivariance": True}),
+}
+
+
 def time_models(args: argparse.Namespace, device: torch.device, world: World = SINGLE) -> dict[str, float]:
     """Time every model and variant; print the table on rank 0; return {"model variant": it/s}."""
     params = load_params(args.params)
@@ -101,8 +108,9 @@ def time_models(args: argparse.Namespace, device: torch.device, world: World = S
     variants = [(p, mode) for mode in modes for p in args.precisions]
     speeds = {}
     for name in args.models:
+        section, overrides = TRANSLATION_VARIANTS.get(name, (name, {}))
         for precision, mode in variants:
-            cfg = params.model(name)
+            cfg = dataclasses.replace(params.model(section), **overrides)
             if mode == "graph" and not hasattr(cfg, "graph"):
                 continue  # CycleGAN's step is not captured
             extra = {"resolution": args.resolution} if hasattr(cfg, "resolution") else {}  # cyclegan's own key
@@ -110,8 +118,8 @@ def time_models(args: argparse.Namespace, device: torch.device, world: World = S
                 extra["graph"] = True
             compiled = mode == "compile"
             cfg = dataclasses.replace(cfg, batch_size=args.batch_size, precision=precision, compile=compiled, **extra)
-            splits = [random_split(args.resolution)] * len(family_of(name).data_roles)
-            step = build_trainer(name, cfg, seed=0, device=device, splits=splits, world=world).step
+            splits = [random_split(args.resolution)] * len(family_of(getattr(cfg, "model", name)).data_roles)
+            step = build_trainer(section, cfg, seed=0, device=device, splits=splits, world=world).step
             compile_s = None
             if mode != "eager":
                 start = time.perf_counter()
@@ -154,7 +162,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64, help="the global batch")
     parser.add_argument("--resolution", type=int, default=32, choices=(32, 64, 128))
-    parser.add_argument("--models", nargs="+", default=list(MODEL_SECTIONS))
+    parser.add_argument("--models", nargs="+", default=list(MODEL_SECTIONS),
+                        help=f"among {', '.join(MODEL_SECTIONS)} and {', '.join(TRANSLATION_VARIANTS)}")
     parser.add_argument("--precisions", nargs="+", default=list(DTYPES), choices=list(DTYPES))
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (minutes to compile on CPU)")
     parser.add_argument("--graph", action="store_true", help="also time `graph: true` (CUDA graphs; CUDA only)")

@@ -20,7 +20,7 @@ from ganlab.models.cyclegan import PatchProjector, ResnetTranslator
 from ganlab.nn.losses import patch_nce
 from ganlab.training.checkpoints import load_translators
 from ganlab.training.cut import CUT
-from ganlab.training.live import read_history
+from ganlab.training.live import logged_losses, read_history
 from ganlab.training.loop import build_trainer, train
 from tests.conftest import REPO, assert_same_history, kill_when, tiny_params
 from tests.test_training import _assert_same_weights, _final_weights
@@ -152,8 +152,10 @@ def test_snapshots_hold_the_translators_only_and_score_as_cyclegan_ones(domains)
     # G's Adam holds the heads' moments too: every parameter of G_AB, G_BA and both heads
     n_params = sum(1 for k in ("g_ab", "g_ba", *HEADS) for _ in state.nets[k].parameters())
     assert len(last["opt_g"]["state"]) == n_params
-    names, rows = read_history(domains / "run/live", "loss_nce")
-    assert len(rows) == 2
+    steps, _ = read_history(domains / "run/live", "loss_nce")
+    assert steps == [1, 2]
+    # what the loss figure draws: CUT's terms, none of the CycleGAN's
+    assert logged_losses(domains / "run/live") == CUT.stats[:5]  # loss_d, loss_g, adversarial, nce, nce_identity
 
 
 def _train(domains, out="run", **overrides):

@@ -88,6 +88,24 @@ def test_two_processes_train_the_weights_of_one_in_fp64(prepared, tmp_path, name
     assert_same_history(tmp_path / "p1/live", tmp_path / "p2/live", steps=[2, 4, 6], rtol=RTOL_FP64)
 
 
+def test_two_processes_train_cut_like_one_in_fp64(domains):
+    """CUT: the heads' gradients are averaged too, and every rank samples the same patch locations
+    (the training RNG is drawn in step), so its half-batches add up to one process's batch."""
+    p = yaml.safe_load((domains / "params.yaml").read_text())
+    p["cyclegan"].update(model="cut", iterations=4, ckpt_every=2, log_every=2, ema=0.5, flip_equivariance=True)
+    (domains / "params.yaml").write_text(yaml.safe_dump(p))
+    data = f"{domains / 'data/a/train'},{domains / 'data/b/train'}"
+    worker = [str(REPO / "tests/dist_worker.py"), str(domains / "params.yaml"), "cyclegan", data]
+    subprocess.run([sys.executable, *worker, str(domains / "p1")], check=True, env=_env(), capture_output=True)
+    subprocess.run([*TORCHRUN, *worker, str(domains / "p2")], check=True, env=_env(), capture_output=True)
+    keys = ("g_ab", "g_ba", "d_a", "d_b", "head_ab", "head_ba", "g_ab_ema")
+    one, two = ({k: v for k, v in load_checkpoint(domains / f"{run}/models/last.pt").items() if k in keys}
+                for run in ("p1", "p2"))  # fmt: skip
+    assert set(one) == set(keys) and one["head_ab"]["mlps.0.0.weight"].dtype == torch.float64
+    _assert_close(one, two, rtol=RTOL_FP64, atol=RTOL_FP64)
+    assert_same_history(domains / "p1/live", domains / "p2/live", steps=[2, 4], rtol=RTOL_FP64)
+
+
 def test_two_processes_train_the_weights_of_one_through_the_stage(prepared, tmp_path):
     """fp32, `distributed.nproc_per_node: 2` in params: the stage re-runs itself under torchrun."""
     runs = {}

@@ -126,16 +126,22 @@ def test_experiment_reruns_only_sagan_and_is_compared(repo):
     assert "HEAD" in html and "workspace" in html and "ci95_low" in html
 
 
-def test_cycle_loss_weight_reruns_only_the_cyclegan_stages(repo):
+def test_cut_experiment_reruns_only_the_translation_stages(repo):
+    """`-S cyclegan.model=cut`: CUT trains, scores, reports, renders and summarizes through the
+    same stages as the CycleGAN, and nothing else re-runs."""
     before = {m: (repo / f"metrics/seeds/0/{m}/fid.csv").read_text() for m in ("dcgan", "sagan")}
-    out = run(repo, "dvc", "exp", "run", "-n", "no-cycle", "-S", "cyclegan.lambda_cycle=0")
+    out = run(repo, "dvc", "exp", "run", "-n", "cut", "-S", "cyclegan.model=cut")
     assert ran(out) == CYCLEGAN_STAGES - {"prepare_cyclegan", "reference_cyclegan"}
     assert {m: (repo / f"metrics/seeds/0/{m}/fid.csv").read_text() for m in ("dcgan", "sagan")} == before
+    assert (repo / "metrics/cyclegan/seeds/0/live/plots/metrics/loss_nce.tsv").exists()
+    assert not (repo / "metrics/cyclegan/seeds/0/live/plots/metrics/loss_cycle.tsv").exists()
+    assert "head_ab" in load_checkpoint(repo / "models/cyclegan/seeds/0/last.pt")
     report = json.loads((repo / "metrics/cyclegan/seeds/0/report.json").read_text())
     # cifar10:cat -> cifar10:dog pairs nothing (image indices say nothing across classes)
     assert "paired" not in report["cyclegan"]["ab"] and report["protocol"]["reference_size"] == {"a": 2, "b": 2}
+    assert (repo / "plots/cyclegan/seeds/0/a2b.png").exists()
     shown = json.dumps(json.loads(run(repo, "dvc", "exp", "show", "--json")))
-    assert "no-cycle" in shown and str(report["cyclegan"]["ab"]["fid"])[:8] in shown  # the summary's one value
+    assert '"cut"' in shown and str(report["cyclegan"]["ab"]["fid"])[:8] in shown  # the summary's one value
 
 
 def test_report_params_rerun_only_report(repo):

@@ -54,6 +54,12 @@ def trim_history(live_dir: str | Path, *, keep_until: int) -> None:
         atomic_write_text(json.dumps({**summary, "step": keep_until}, indent=4) + "\n", live_dir / "metrics.json")
 
 
+def logged_losses(live_dir: str | Path) -> tuple[str, ...]:
+    """The loss_* metrics a run logged (its family's), loss_d and loss_g first."""
+    names = sorted(tsv.stem for tsv in (Path(live_dir) / METRICS_DIR).glob("loss_*.tsv"))
+    return tuple(sorted(names, key=lambda n: (n not in ("loss_d", "loss_g"), n)))
+
+
 def read_history(live_dir: str | Path, name: str) -> tuple[list[int], list[float]]:
     """One logged metric as (iterations, values)."""
     path = Path(live_dir) / METRICS_DIR / f"{name}.tsv"

@@ -16,6 +16,7 @@ from ganlab.data.prepared import Split, load_split
 from ganlab.metrics.translation import DIRECTIONS, pair_indices
 from ganlab.sampling import translate
 from ganlab.training.checkpoints import list_snapshots, load_translators, snapshot_iteration
+from ganlab.training.live import logged_losses
 from ganlab.viz.render import labelled_grid_figure, loss_figure, progress_iterations, save_figure
 
 N_SOURCES = 8
@@ -137,5 +138,6 @@ def render_translation(
     progress = translation_progress_figure(list_snapshots(checkpoints), splits, best=int(meta["iteration"]))
     save_figure(progress, out["progress"])
     save_figure(translation_curves(fid_csv, json.loads(Path(report).read_text())), out["curves"])
-    losses = ("loss_d", "loss_g", "loss_adversarial", "loss_cycle", "loss_identity")  # loss_g: G's whole objective
-    save_figure(loss_figure("cyclegan", live, keys=losses), out["loss"])
+    # the family's terms (CycleGAN's cycle and identity, CUT's NCE terms); loss_g is G's whole objective
+    model = meta["config"]["params"].get("model", "cyclegan")  # snapshots from before CUT have no key
+    save_figure(loss_figure(model, live, keys=logged_losses(live)), out["loss"])
