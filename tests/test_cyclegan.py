@@ -175,8 +175,9 @@ def test_dataset_class_domains_and_their_errors(tmp_path):
         parse_params({**p, "cyclegan": {**p["cyclegan"], "domain_a": "mnist:3"}})
 
 
-def test_translate_cli(domains, capsys):
-    _train(domains, iterations=2)
+@pytest.mark.parametrize("model", ["cyclegan", "cut"])  # CUT writes the same two translators
+def test_translate_cli(domains, capsys, model):
+    _train(domains, iterations=2, model=model)
     ckpt = str(domains / "run/models/checkpoints/iter_000002.pt")
     write_image_folder(domains / "inputs", {"": 3}, size=32)
     out = domains / "translated"
