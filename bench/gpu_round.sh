@@ -2,8 +2,8 @@
 # One GPU round, one table: what ganlab does with a GPU, in at most about 8 minutes on one
 # H100/H200. Run it first whenever a GPU is available, and paste its output into the time table
 # (docs/performance.md).
-#   1. training it/s of DCGAN and full-width cSAGAN (params.yaml widths, batch 64, 32 px),
-#      eager, torch.compile and CUDA-graph (`graph: true`), each in fp32 and bf16;
+#   1. training it/s of DCGAN, full-width cSAGAN and CycleGAN (params.yaml widths, batch 64,
+#      32 px), eager, torch.compile and CUDA-graph (`graph: true`), each in fp32 and bf16;
 #   2. Inception img/s (FID's network) against pytorch-fid's own path;
 #   3. `dvc repro` shortened to 4% of every length, timed per stage, extrapolated to the default.
 #
@@ -17,7 +17,7 @@ if [ "${1:-}" = --toy ]; then
   python - "$tiny" <<'PY'
 import sys, yaml
 p = yaml.safe_load(open("params.yaml"))
-for name in ("dcgan", "sagan"):
+for name in ("dcgan", "sagan", "cyclegan"):
     p[name].update(g_ch=16, d_ch=16)
 yaml.safe_dump(p, open(sys.argv[1], "w"))
 PY
@@ -30,7 +30,7 @@ else
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 fi
 echo "== 1. training speed"
-python bench/train_speed.py --device $device --models dcgan sagan $train
+python bench/train_speed.py --device $device --models dcgan sagan cyclegan $train
 echo "== 2. FID's Inception"
 python bench/fid_speed.py --device $device $fid
 echo "== 3. shortened dvc repro"

@@ -111,8 +111,8 @@ def time_models(args: argparse.Namespace, device: torch.device, world: World = S
         section, overrides = TRANSLATION_VARIANTS.get(name, (name, {}))
         for precision, mode in variants:
             cfg = dataclasses.replace(params.model(section), **overrides)
-            if mode == "graph" and not hasattr(cfg, "graph"):
-                continue  # CycleGAN's step is not captured
+            if mode == "graph" and getattr(cfg, "model", None) == "cut":
+                continue  # CUT's step is not captured
             extra = {"resolution": args.resolution} if hasattr(cfg, "resolution") else {}  # cyclegan's own key
             if mode == "graph":
                 extra["graph"] = True
@@ -123,8 +123,11 @@ def time_models(args: argparse.Namespace, device: torch.device, world: World = S
             compile_s = None
             if mode != "eager":
                 start = time.perf_counter()
-                for _ in range(4 if mode == "graph" else 1):
-                    step()  # compile: the first call compiles; graph: 3 eager warm-up calls, then capture
+                # compile: the first call compiles; graph: 3 eager warm-up calls (CycleGAN: and until
+                # its image pools are full), then the capture
+                filling = -(-cfg.pool_size // cfg.batch_size) if hasattr(cfg, "pool_size") else 0
+                for _ in range(4 + filling if mode == "graph" else 1):
+                    step()
                 sync(device)
                 compile_s = time.perf_counter() - start
             else:

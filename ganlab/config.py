@@ -104,6 +104,9 @@ class TrainConfig:
     precision: str = _check(choices=("fp32", "bf16"))  # bf16: autocast forwards, fp32 weights
     compile: bool  # torch.compile the generator(s) and discriminator(s)
     diffaug: str = _check(items=DIFFAUG_POLICIES)  # DiffAugment policies before D, e.g. "color,translation"
+    # replay the training updates as CUDA graphs (ganlab.training.graphs): each D and G update of a
+    # GAN, CycleGAN's whole iteration; CUDA only
+    graph: bool
 
     def __post_init__(self) -> None:
         if self.lr_decay == "linear" and self.lr_decay_start >= self.iterations:
@@ -127,8 +130,6 @@ class GANConfig(TrainConfig):
     # MSGAN's weight on the mode-seeking term in G's loss (0 = off): the G step then draws its
     # batch as pairs of latents that share a class (ganlab.nn.losses.mode_seeking_penalty)
     mode_seeking: float = _check(ge=0.0)
-    # replay each D and G update as one CUDA graph (ganlab.training.graphs); CUDA only
-    graph: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,6 +200,9 @@ class CycleGANConfig(TrainConfig):
         layers = self.nce_layers
         if not layers or any(b <= a for a, b in zip(layers, layers[1:])) or layers[0] < 0:
             raise ParamsError(f"nce_layers: expected increasing layer indices >= 0, found {layers}")
+        if self.model == "cut" and self.graph:
+            # CUT's step decides on the host (the flip, the patch locations' count): not capturable
+            raise ParamsError("graph: true is for model: cyclegan; CUT's step cannot be captured, set graph: false")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,7 +17,7 @@ def test_gpu_round_runs_at_toy_size_and_prints_its_tables():
     result = subprocess.run(["bash", "bench/gpu_round.sh", "--toy"], cwd=REPO, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
-    for model in ("dcgan", "sagan"):  # a training-speed row per model
+    for model in ("dcgan", "sagan", "cyclegan"):  # a training-speed row per model
         assert any(line.split()[:1] == [model] and "fp32" in line for line in out.splitlines()), model
     assert "features  ours NHWC, chunks of 8" in out and "features  ours NCHW, chunks of 32" in out
     assert out.count("(chosen for this machine)") == 1

@@ -12,7 +12,7 @@ import torch
 import yaml
 from PIL import Image
 
-from ganlab.config import parse_params
+from ganlab.config import ParamsError, parse_params
 from ganlab.data.domains import parse_domain, prepare_domains
 from ganlab.data.prepared import load_split
 from ganlab.errors import GanlabError
@@ -235,3 +235,36 @@ def test_a_folder_domain_must_lie_inside_the_watched_source(tmp_path):
     outs = {d: (tmp_path / d / "tr", tmp_path / d / "te") for d in "ab"}
     counts = prepare_domains(inside.cyclegan, inside.data, outs=outs, bad_out=tmp_path / "bad.txt")
     assert counts["a/train"] + counts["a/test"] == 10
+
+
+def test_graph_is_refused_on_a_cpu_and_for_cut_before_anything_is_built(domains, monkeypatch):
+    from ganlab.training import translation
+
+    built = []
+    monkeypatch.setattr(translation.TranslationTrainer, "build_state", lambda *a, **k: built.append(1))
+    with pytest.raises(GanlabError, match=r"cyclegan.graph=true captures .* CUDA device; found cpu"):
+        _trainer(domains, graph=True)
+    with pytest.raises(ParamsError, match=r"graph: true is for model: cyclegan"):
+        _trainer(domains, graph=True, model="cut")
+    assert not built
+
+
+def test_the_captured_iteration_waits_for_full_pools(domains, monkeypatch):
+    """What a CUDA graph needs of the iteration, checked on the CPU: it is captured only after
+    the warm-up calls and the iterations that fill the pools (whose filling is decided on the
+    host), and a full pool is queried without leaving the device."""
+    from ganlab.training import cyclegan, translation
+
+    monkeypatch.setattr(translation, "check_graph_device", lambda *a: None)
+    captured = {}
+    monkeypatch.setattr(cyclegan, "CapturedStep", lambda fn, *, generator, warmup: captured.update(warmup=warmup) or fn)
+    trainer = _trainer(domains, graph=True, pool_size=10)  # batch 4: 3 iterations fill a pool of 10
+    assert captured["warmup"] == 3 + 3
+    for _ in range(3):
+        trainer.step()
+    assert all(trainer.state.extras[k].full for k in ("pool_a", "pool_b"))
+    syncs = []
+    for reads_on_host in ("tolist", "item", "__bool__"):
+        monkeypatch.setattr(torch.Tensor, reads_on_host, lambda self, name=reads_on_host: syncs.append(name))
+    trainer.step()
+    assert not syncs

@@ -234,7 +234,7 @@ def test_compile_with_a_gradient_penalty_is_refused_before_anything_is_built(pre
 
 
 def test_graph_capture_of_a_host_side_training_set_is_refused():
-    from ganlab.training.gan import check_graph_batches
+    from ganlab.training.graphs import check_graph_batches
 
     cfg = parse_params(tiny_params(**{"sagan.graph": True})).sagan
     on_host = SimpleNamespace(images=torch.zeros(2**20, dtype=torch.uint8), device=torch.device("cuda"))

@@ -52,3 +52,32 @@ def test_state_dict_continues_the_same_draws():
     resumed.load_state_dict(saved), resumed.generator.set_state(rng)
     for x, expected in zip(batches[5:], outs[5:]):
         assert torch.equal(resumed.query(x), expected)
+
+
+def _per_image(pool: torch.Tensor, images, swap, slot):
+    """The reference's rule on a full pool, one image after another."""
+    pool, out = pool.clone(), images.clone()
+    for i, (do_swap, j) in enumerate(zip(swap.tolist(), slot.tolist())):
+        if do_swap:
+            out[i], pool[j] = pool[j].clone(), images[i]
+    return out, pool
+
+
+def test_a_full_pool_answers_a_batch_at_once_as_the_rule_does_image_by_image():
+    """Batches of 16 into 3 slots: most swaps share a slot with an earlier one of their batch,
+    whose image they must get back, and the slot must end with the last one."""
+    g = torch.Generator().manual_seed(2)
+    pool = ImagePool(size=3, generator=torch.Generator().manual_seed(0))
+    pool.query(torch.rand(3, 3, 4, 4, generator=g))  # filled
+    assert pool.full
+    chains = 0
+    for _ in range(50):
+        x = torch.rand(16, 3, 4, 4, generator=g)
+        before, rng = pool.images.clone(), pool.generator.get_state()
+        swap = torch.rand(16, generator=pool.generator) < 0.5  # the draws query makes
+        slot = torch.randint(3, (16,), generator=pool.generator)
+        pool.generator.set_state(rng)
+        expected_out, expected_pool = _per_image(before, x, swap, slot)
+        assert torch.equal(pool.query(x), expected_out) and torch.equal(pool.images, expected_pool)
+        chains += int(swap.sum()) - len(set(slot[swap].tolist()))
+    assert chains > 100  # the case the batch form exists for was exercised

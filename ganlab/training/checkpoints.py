@@ -22,8 +22,8 @@ SNAPSHOT_GLOB = "iter_*.pt"
 # reproduce how those runs were trained, so that they still resume, load and score; per the
 # config class that gained them (a model gets the keys of every class its config derives from).
 ADDED_KEYS: dict[type[TrainConfig], dict] = {
-    TrainConfig: {"lr_decay_start": 0, "lr_decay_d": True},
-    GANConfig: {"mode_seeking": 0.0, "graph": False},
+    TrainConfig: {"lr_decay_start": 0, "lr_decay_d": True, "graph": False},
+    GANConfig: {"mode_seeking": 0.0},
     CycleGANConfig: {
         "lambda_adversarial": 1.0, "pool_size": 0, "jitter": 1.0, "flip": False,
         "model": "cyclegan", "lambda_nce": 1.0, "nce_identity": True, "nce_layers": [0, 4, 7, 10, 12],

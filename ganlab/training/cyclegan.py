@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ganlab.config import CycleGANConfig
 from ganlab.models import TRANSLATORS
+from ganlab.training.graphs import CapturedStep
 from ganlab.training.image_pool import ImagePool
 from ganlab.training.state import TrainState, adam, apply_update, averaged_copies, compile_nets, place, set_schedules
 from ganlab.training.translation import TRANSLATOR_KEYS, TranslationTrainer
@@ -31,6 +32,14 @@ class CycleGAN(TranslationTrainer):
 
     # loss_g is G's whole objective; its terms follow unweighted but the adversarial one (λ_adv·)
     stats = ("loss_d", "loss_g", "loss_adversarial", "loss_cycle", "loss_identity", "d_real", "d_fake")
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._iteration = self.iteration
+        if self.cfg.graph:
+            rows = self.cfg.batch_size // self.world.size  # what each rank's pools take per iteration
+            filling = -(-self.cfg.pool_size // rows)  # iterations until they are full
+            self._iteration = CapturedStep(self.iteration, generator=self.state.rng, warmup=3 + filling)
 
     def build_state(self, cfg: CycleGANConfig, *, seed: int, device: torch.device) -> TrainState:
         torch.manual_seed(seed)  # weight init
@@ -59,8 +68,13 @@ class CycleGAN(TranslationTrainer):
 
     def step(self) -> Tensor:
         """One iteration as the reference code runs it: a batch of each domain, the translators'
-        update, then the discriminators' on the same translations."""
+        update, then the discriminators' on the same translations. With `graph: true` the
+        iteration is one CUDA graph, captured once the pools are full: filling one is decided per
+        image on the host, querying a full one is not (ganlab.training.image_pool)."""
         set_schedules(self.state, self.cfg)
+        return self._iteration()
+
+    def iteration(self) -> Tensor:
         real_a, real_b = (self._input(batches) for batches in self.batches)
         fake_a, fake_b, g_stats = self.g_update(real_a, real_b)
         d_stats = self.d_update(real_a, real_b, fake_a, fake_b)

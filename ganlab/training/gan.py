@@ -18,9 +18,9 @@ from ganlab.nn.augment import diff_augment
 from ganlab.nn.layers import at_least_fp32, attention_gammas, refresh_spectral_norms, sync_batchnorm
 from ganlab.nn.losses import LOSSES, gradient_penalty, mode_seeking_penalty
 from ganlab.sampling import generate, random_labels
-from ganlab.training.batches import DEVICE_SHARE, RealBatches
+from ganlab.training.batches import RealBatches
 from ganlab.training.checkpoints import load_generator, save_snapshot
-from ganlab.training.graphs import CapturedStep
+from ganlab.training.graphs import CapturedStep, check_graph_batches, check_graph_device
 from ganlab.training.state import (
     TrainState,
     adam,
@@ -242,17 +242,6 @@ def check_data(name: str, cfg: GANConfig, split: Split, world: World) -> None:
         )
 
 
-def check_graph_batches(name: str, cfg: GANConfig, batches) -> None:
-    """`graph: true` replays a captured step whose real batch is gathered on the device; a training
-    set too large for device memory (RealBatches keeps it on the host) cannot be captured."""
-    if cfg.graph and batches.images.device != batches.device:
-        gib = batches.images.nbytes / 2**30
-        raise GanlabError(
-            f"{name}.graph=true needs the training set in GPU memory, but this one ({gib:.1f} GiB) is above "
-            f"{DEVICE_SHARE:.0%} of the free GPU memory and stays on the host; set {name}.graph=false"
-        )
-
-
 class NoiseGAN:
     """dcgan and sagan: G(z, y) -> image against D(image, y), on one prepared training split."""
 
@@ -265,11 +254,7 @@ class NoiseGAN:
     ) -> None:
         (split,) = splits
         check_data(name, cfg, split, world)
-        if cfg.graph and device.type != "cuda":
-            raise GanlabError(
-                f"{name}.graph=true captures the training step as CUDA graphs and needs a CUDA device; "
-                f"found {device}. Set {name}.graph=false (`-S {name}.graph=false`) to train here"
-            )
+        check_graph_device(name, cfg, device)
         self.classes, self.batch_size = split.classes, cfg.batch_size
         self.state = build_state(
             name, cfg, num_classes=len(split.classes), resolution=split.resolution, seed=seed, device=device

@@ -20,6 +20,7 @@ from ganlab.nn.layers import at_least_fp32
 from ganlab.nn.losses import LOSSES
 from ganlab.sampling import translate
 from ganlab.training.checkpoints import load_translators
+from ganlab.training.graphs import check_graph_batches, check_graph_device
 from ganlab.training.state import MEMORY_FORMAT, TrainState, autocast_for, real_batches
 
 TRANSLATOR_KEYS = ("g_ab", "g_ba")
@@ -57,11 +58,14 @@ class TranslationTrainer:
         world: World = SINGLE,
     ) -> None:
         check_domains(name, cfg, splits)
+        check_graph_device(name, cfg, device)
         world.rows(cfg.batch_size, what=f"{name}.batch_size")
         self.cfg, self.device, self.world = cfg, device, world
         self.state = self.build_state(cfg, seed=seed, device=device)
         # InstanceNorm only: nothing to synchronise but the gradients.
         self.batches = [real_batches(s, self.state.rng, world) for s in splits]
+        for batches in self.batches:
+            check_graph_batches(name, cfg, batches)
         self.preview_sources = [s.images[:PREVIEW_SOURCES] for s in splits]
         self.loss = LOSSES[cfg.loss]
         self.autocast = autocast_for(device, cfg.precision)
