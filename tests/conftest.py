@@ -25,6 +25,15 @@ def pytest_configure(config):
     # timing the candidates once per machine (about 15 s, longer beside other tests): the same
     # features on every machine. tests/test_fid.py tests the choice itself.
     os.environ.setdefault("GANLAB_INCEPTION_PASS", "nhwc:8")
+    # pytest-xdist runs one worker per core; each worker's torch would take every core's thread
+    # too, and the workers' threads would then fight over the cores
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
