@@ -14,6 +14,7 @@ import yaml
 from ganlab.config import YamlLoader, parse_params
 from ganlab.errors import GanlabError
 from ganlab.experiment import apply, parse_assignment, resolve
+from ganlab.study import load_study
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", ROOT / "CONTRIBUTING.md", *(ROOT / "docs").rglob("*.md")])
@@ -110,6 +111,15 @@ def test_experiment_files_load(path):
     assert sets, f"{path.name}: no overrides"
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     assert all(t in stages for t in targets), f"{path.name}: target {targets} names a stage dvc.yaml lacks"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "studies").glob("*.yaml")), ids=lambda p: p.name)
+def test_study_files_load(path):
+    """Every arm of every committed study passes the strict config, and its targets exist."""
+    study = load_study(path, params_file=ROOT / "params.yaml")
+    assert len(study.seeds) >= 3, f"{path.name}: a comparison needs at least 3 training seeds"
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert all(t in stages for t in study.targets), f"{path.name}: target {study.targets} names a stage dvc.yaml lacks"
 
 
 HISTORY = [
