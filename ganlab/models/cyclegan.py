@@ -173,5 +173,6 @@ class PatchProjector(nn.Module):
         for mlp, feature, where in zip(self.mlps, features, locations):
             b, c = feature.shape[:2]
             picked = feature.flatten(2).transpose(1, 2)[:, where].reshape(-1, c)  # B·P×C
-            out.append(nn.functional.normalize(mlp(picked), dim=1))
+            # unit length in fp32: under bf16 the dot products divided by τ = 0.07 would carry its rounding
+            out.append(nn.functional.normalize(mlp(picked).float(), dim=1))
         return out
