@@ -22,7 +22,7 @@ from ganlab.metrics.translation import (
 )
 from ganlab.metrics.translation_report import select_translator, write_translation_report
 from tests.conftest import REPO
-from tests.test_cyclegan import _train, domains  # noqa: F401 (fixture)
+from tests.test_cyclegan import _train
 
 
 def _images(values, size=4):
@@ -70,7 +70,7 @@ def test_the_recolouring_oracle_recovers_a_colour_map_and_never_loses_to_identit
     assert recoloured_to_twins(flat, _images([30, 50])).flatten().tolist() == [30] * 48 + [50] * 48
 
 
-def test_scores_select_and_report_on_a_paired_fixture(domains):  # noqa: F811
+def test_scores_select_and_report_on_a_paired_fixture(domains):
     _train(domains, iterations=4, ckpt_every=2)
     params = parse_params(yaml.safe_load((domains / "params.yaml").read_text()))
     test = {d: domains / f"data/{d}/test" for d in "ab"}
@@ -114,7 +114,7 @@ def test_scores_select_and_report_on_a_paired_fixture(domains):  # noqa: F811
     assert json.loads((domains / "report.json").read_text()) == report
 
 
-def test_a_reference_of_another_size_names_the_stage_that_rebuilds_it(domains):  # noqa: F811
+def test_a_reference_of_another_size_names_the_stage_that_rebuilds_it(domains):
     from ganlab.metrics.fid import FidError
     from ganlab.metrics.translation import Domains
 

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from ganlab.config import CycleGANConfig
 from ganlab.errors import GanlabError
+from ganlab.nn.layers import at_least_fp32
 
 # Layers of ResnetTranslator.net before its residual blocks: 7×7 conv, 2 downsamplings (3 each)
 ENCODER_STEM = 9
@@ -173,6 +174,6 @@ class PatchProjector(nn.Module):
         for mlp, feature, where in zip(self.mlps, features, locations):
             b, c = feature.shape[:2]
             picked = feature.flatten(2).transpose(1, 2)[:, where].reshape(-1, c)  # B·P×C
-            # unit length in fp32: under bf16 the dot products divided by τ = 0.07 would carry its rounding
-            out.append(nn.functional.normalize(mlp(picked).float(), dim=1))
+            # unit length in fp32 (fp64 stays): under bf16 the dot products over τ = 0.07 would carry its rounding
+            out.append(nn.functional.normalize(at_least_fp32(mlp(picked)), dim=1))
         return out

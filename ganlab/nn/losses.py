@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from ganlab.nn.layers import at_least_fp32
+
 
 def d_loss_bce(real: Tensor, fake: Tensor) -> Tensor:
     # softplus(-x) == -log(sigmoid(x)), computed without overflow for large |x|.
@@ -95,8 +97,9 @@ def patch_nce(query: Tensor, key: Tensor, *, images: int, temperature: float) ->
     cross-entropy over P candidates at temperature τ, averaged over every location; the
     negatives are the image's own other patches (the reference's default for unpaired data).
     log P is the value of a query that does not tell its location apart from the others."""
-    q = query.float().unflatten(0, (images, -1))  # B×P×D
-    k = key.detach().float().unflatten(0, (images, -1))
+    # fp32 at least (bf16 upcast, fp64 kept): the dot products are divided by τ, which magnifies rounding
+    q = at_least_fp32(query).unflatten(0, (images, -1))  # B×P×D
+    k = at_least_fp32(key).detach().unflatten(0, (images, -1))
     logits = q @ k.transpose(1, 2) / temperature  # B×P×P; [b, i, j] = q_i·k_j / τ, positives on the diagonal
     targets = torch.arange(q.shape[1], device=q.device).expand(images, -1)
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
