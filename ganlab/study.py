@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from ganlab.compare import compare, read_summaries, rows_of, to_markdown
+from ganlab.compare import SUMMARIES, compare, read_summaries, rows_of, to_markdown
 from ganlab.config import ParamsError, parse_params, read_yaml
 from ganlab.errors import GanlabError
 from ganlab.experiment import apply, flatten, parse_assignment, read_overrides
@@ -226,9 +226,12 @@ def _check(result: subprocess.CompletedProcess, what: str) -> None:
 
 def compare_study(study: Study, worktrees: dict[str, Path], out: Path) -> str:
     """studies/<study>/compare.{md,json} from the arms' summaries, and their figures beside them."""
-    rows = []
+    rows, pending = [], []
     for arm in study.arms:
         wt = worktrees[arm.name]
+        if not any((wt / summary).is_file() for summary in SUMMARIES):
+            pending.append(arm.name)  # not run yet (`--arms` ran others): compared once it is
+            continue
         rows += rows_of(f"{study.name}-{arm.name}", read_summaries("workspace", repo=wt))
         for figure in FIGURES:
             if (wt / "plots" / figure).is_file():
@@ -240,12 +243,17 @@ def compare_study(study: Study, worktrees: dict[str, Path], out: Path) -> str:
             for found in (seed_plots / grid, wt / "plots/cyclegan/seeds" / str(study.seeds[0]) / grid):
                 if found.is_file():
                     shutil.copyfile(found, out / arm.name / f"seed{study.seeds[0]}_{grid}")
+    if not rows:
+        raise GanlabError(f"{study.name}: no arm has finished yet ({', '.join(pending)})")
     result = compare(
         rows,
         metrics=study.compare.get("metrics"),
         across_models=bool(study.compare.get("across_models", len(study.arms) == 1)),
     )
-    text = f"# {study.name}: {len(study.arms)} arm(s), seeds {study.seeds}\n\n" + to_markdown(result)
+    text = f"# {study.name}: {len(study.arms)} arm(s), seeds {study.seeds}\n\n"
+    if pending:
+        text += f"Not run yet, so not compared: {', '.join(pending)}.\n\n"
+    text += to_markdown(result)
     atomic_write_text(text, out / "compare.md")
     atomic_write_text(json.dumps(result, indent=2) + "\n", out / "compare.json")
     return text

@@ -143,3 +143,19 @@ def test_an_arm_runs_its_worktrees_own_code_not_the_installed_checkouts(tmp_path
     found = subprocess.run([sys.executable, "-c", "import ganlab; print(ganlab.__file__)"], env=code_env(tmp_path),
                            capture_output=True, text=True, cwd=tmp_path / "ganlab")  # fmt: skip
     assert found.stdout.strip() == str(tmp_path.resolve() / "ganlab/__init__.py")
+
+
+def test_a_study_compares_the_arms_that_finished_and_names_the_others(tmp_path):
+    from ganlab.study import compare_study
+
+    study = load_study(REPO / "studies/cyclegan.yaml", params_file=REPO / "params.yaml")
+    worktrees = {arm.name: tmp_path / arm.name for arm in study.arms}
+    done = worktrees["defaults"] / "metrics/cyclegan/summary.json"
+    done.parent.mkdir(parents=True)
+    done.write_text(json.dumps(_summary({"cyclegan": {"kid_ab": [0.07, 0.08, 0.075]}})))
+    text = compare_study(study, worktrees, tmp_path / "out")
+    assert "Not run yet, so not compared: no-identity, no-jitter, 3-blocks, bf16." in text
+    assert "cyclegan-defaults · cyclegan" in text and (tmp_path / "out/compare.json").exists()
+    done.unlink()
+    with pytest.raises(GanlabError, match=r"cyclegan: no arm has finished yet \(defaults, no-identity"):
+        compare_study(study, worktrees, tmp_path / "out")
