@@ -6,16 +6,20 @@ the run would silently use a default, which is the worst failure for an experime
 
 from __future__ import annotations
 
-import dataclasses
-import re
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ganlab.errors import GanlabError
+# read_yaml, to_dict, YamlLoader and ParamsError are part of this module's interface too
+from ganlab.strict import (  # noqa: F401
+    ParamsError,
+    YamlLoader,
+    build,
+    check,
+    comma_list,
+    read_yaml,
+    to_dict,
+)
 
 # Names only: importing the registries (ganlab.data.DATASETS, ganlab.nn.losses.LOSSES) here would
 # make every stage's DVC deps include every module. tests/test_config.py keeps them in sync.
@@ -25,18 +29,6 @@ RESOLUTIONS = (32, 64, 128)
 EMOJI_VENDORS = ("google", "twitter", "apple", "facebook")
 DIFFAUG_POLICIES = ("color", "translation", "cutout")
 TRANSLATION_MODELS = ("cyclegan", "cut")  # cyclegan.model: the family that trains the section
-
-
-class ParamsError(GanlabError):
-    """params.yaml is missing a key, has an unknown one, or holds a bad value."""
-
-
-def _check(*, gt=None, ge=None, lt=None, le=None, choices=None, items=None, pattern=None, pair=False):
-    """Field metadata the loader enforces, so each rule sits next to the field it guards.
-
-    `items`: the value is a list (or a comma-separated string) whose entries must be among them,
-    each at most once."""
-    return field(metadata=dict(gt=gt, ge=ge, lt=lt, le=le, choices=choices, items=items, pattern=pattern, pair=pair))
 
 
 def check_source(value: str) -> None:
@@ -51,27 +43,22 @@ def check_source(value: str) -> None:
         )
 
 
-def comma_list(value: str) -> list[str]:
-    """'color, translation' -> ['color', 'translation']; '' -> []."""
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
 @dataclass(frozen=True, kw_only=True)
 class EmojiConfig:
-    vendors: list[str] = _check(items=EMOJI_VENDORS)  # whose artwork: one npm package each
-    label: str = _check(choices=("category", "vendor"))  # what cSAGAN is conditional on
+    vendors: list[str] = check(items=EMOJI_VENDORS)  # whose artwork: one npm package each
+    label: str = check(choices=("category", "vendor"))  # what cSAGAN is conditional on
 
 
 @dataclass(frozen=True, kw_only=True)
 class DataConfig:
-    dataset: str = _check(choices=DATASET_NAMES)
+    dataset: str = check(choices=DATASET_NAMES)
     # "download", or a path: the official files (folder or archive), an image folder, or the
     # emoji package tarball(s)
     source: str
     verify: bool
-    resolution: int = _check(choices=RESOLUTIONS)
-    test_fraction: float = _check(gt=0.0, lt=1.0)  # held out when a source has no test split
-    on_bad: str = _check(choices=("error", "skip"))  # an unreadable image file
+    resolution: int = check(choices=RESOLUTIONS)
+    test_fraction: float = check(gt=0.0, lt=1.0)  # held out when a source has no test split
+    on_bad: str = check(choices=("error", "skip"))  # an unreadable image file
     emoji: EmojiConfig
 
     def __post_init__(self) -> None:
@@ -82,28 +69,28 @@ class DataConfig:
 class TrainConfig:
     """What the training loop reads from any model's section (dcgan, sagan, cyclegan)."""
 
-    iterations: int = _check(ge=1)
-    batch_size: int = _check(ge=1)
-    ckpt_every: int = _check(ge=1)
-    log_every: int = _check(ge=1)
-    g_ch: int = _check(ge=1)
-    d_ch: int = _check(ge=1)
-    loss: str = _check(choices=LOSS_NAMES)
-    lr_g: float = _check(gt=0.0)
-    lr_d: float = _check(gt=0.0)
-    beta1: float = _check(ge=0.0, lt=1.0)
-    beta2: float = _check(ge=0.0, lt=1.0)
-    ema: float = _check(ge=0.0, lt=1.0)  # 0 turns the EMA generator(s) off
-    ema_start: int = _check(ge=0)
+    iterations: int = check(ge=1)
+    batch_size: int = check(ge=1)
+    ckpt_every: int = check(ge=1)
+    log_every: int = check(ge=1)
+    g_ch: int = check(ge=1)
+    d_ch: int = check(ge=1)
+    loss: str = check(choices=LOSS_NAMES)
+    lr_g: float = check(gt=0.0)
+    lr_d: float = check(gt=0.0)
+    beta1: float = check(ge=0.0, lt=1.0)
+    beta2: float = check(ge=0.0, lt=1.0)
+    ema: float = check(ge=0.0, lt=1.0)  # 0 turns the EMA generator(s) off
+    ema_start: int = check(ge=0)
     # linear: constant to lr_decay_start, then down to 0 at `iterations` (SNGAN: from 0; CycleGAN:
     # from half-way). lr_decay_d false decays G's rate alone: a slower D costs cSAGAN its variety
     # within a class (docs/studies/csagan.md), a slower G late in a run does not.
-    lr_decay: str = _check(choices=("none", "linear"))
-    lr_decay_start: int = _check(ge=0)
+    lr_decay: str = check(choices=("none", "linear"))
+    lr_decay_start: int = check(ge=0)
     lr_decay_d: bool
-    precision: str = _check(choices=("fp32", "bf16"))  # bf16: autocast forwards, fp32 weights
+    precision: str = check(choices=("fp32", "bf16"))  # bf16: autocast forwards, fp32 weights
     compile: bool  # torch.compile the generator(s) and discriminator(s)
-    diffaug: str = _check(items=DIFFAUG_POLICIES)  # DiffAugment policies before D, e.g. "color,translation"
+    diffaug: str = check(items=DIFFAUG_POLICIES)  # DiffAugment policies before D, e.g. "color,translation"
     # replay the training updates as CUDA graphs (ganlab.training.graphs): each D and G update of a
     # GAN, CycleGAN's whole iteration; CUDA only
     graph: bool
@@ -124,17 +111,17 @@ class TrainConfig:
 class GANConfig(TrainConfig):
     """A GAN from noise (and a class) to images."""
 
-    z_dim: int = _check(ge=1)
-    gp_weight: float = _check(ge=0.0)
-    n_dis: int = _check(ge=1)  # D steps per G step
+    z_dim: int = check(ge=1)
+    gp_weight: float = check(ge=0.0)
+    n_dis: int = check(ge=1)  # D steps per G step
     # MSGAN's weight on the mode-seeking term in G's loss (0 = off): the G step then draws its
     # batch as pairs of latents that share a class (ganlab.nn.losses.mode_seeking_penalty)
-    mode_seeking: float = _check(ge=0.0)
+    mode_seeking: float = check(ge=0.0)
 
 
 @dataclass(frozen=True, kw_only=True)
 class DCGANConfig(GANConfig):
-    upsample: str = _check(choices=("deconv", "upconv"))  # upconv: nearest ×2 + 3×3 conv
+    upsample: str = check(choices=("deconv", "upconv"))  # upconv: nearest ×2 + 3×3 conv
     spectral_norm: bool  # on D's layers
 
 
@@ -145,15 +132,15 @@ CLASS_EMBEDDINGS = ("shared_sn", "shared", "per_class")
 @dataclass(frozen=True, kw_only=True)
 class SAGANConfig(GANConfig):
     # Self-attention needs C/8 query channels, hence at least 8 channels.
-    g_ch: int = _check(ge=8)
-    d_ch: int = _check(ge=8)
+    g_ch: int = check(ge=8)
+    d_ch: int = check(ge=8)
     # 0 = no attention (plain SNGAN); otherwise a block size that G and D both have at the
     # data's resolution (checked when the networks are built)
-    attention_res: int = _check(choices=(0, 8, 16, 32, 64))
+    attention_res: int = check(choices=(0, 8, 16, 32, 64))
     conditional: bool
     # How G's conditional BNs see the class: one shared embedding with spectral norm on it
     # (shared_sn), BigGAN's shared embedding without it (shared), or SNGAN's per-class γ/β (per_class)
-    class_embedding: str = _check(choices=CLASS_EMBEDDINGS)
+    class_embedding: str = check(choices=CLASS_EMBEDDINGS)
     hierarchical_z: bool  # BigGAN: z split in chunks, one to the input linear and one per G block
     # spectral norm on G's layers (SAGAN, BigGAN) or not (SNGAN, Mimicry's cGAN-PD); D always has it
     g_spectral_norm: bool
@@ -167,31 +154,31 @@ DOMAIN_PATTERN = r"emoji:(" + "|".join(EMOJI_VENDORS) + r")|folder:.+|(cifar10|f
 class CycleGANConfig(TrainConfig):
     """Unpaired translation between two image sets (Zhu et al. 2017)."""
 
-    domain_a: str = _check(pattern=DOMAIN_PATTERN)
-    domain_b: str = _check(pattern=DOMAIN_PATTERN)
+    domain_a: str = check(pattern=DOMAIN_PATTERN)
+    domain_b: str = check(pattern=DOMAIN_PATTERN)
     # where the domains are read from: "download", or a path (as data.source) that holds the emoji
     # tarballs, the dataset's files or the `folder:` domains' folders; DVC watches it
     source: str
-    resolution: int = _check(choices=RESOLUTIONS)
-    lambda_cycle: float = _check(ge=0.0)  # weight of the L1 cycle-consistency terms
-    lambda_identity: float = _check(ge=0.0)  # weight of the L1 identity terms (G_AB(b) ~ b)
+    resolution: int = check(choices=RESOLUTIONS)
+    lambda_cycle: float = check(ge=0.0)  # weight of the L1 cycle-consistency terms
+    lambda_identity: float = check(ge=0.0)  # weight of the L1 identity terms (G_AB(b) ~ b)
     # weight of the G adversarial terms; 2 with lsgan is the reference's MSE (ganlab's has Mao's ½)
-    lambda_adversarial: float = _check(gt=0.0)
-    pool_size: int = _check(ge=0)  # past translations D also sees (the reference: 50); 0: off
-    jitter: float = _check(ge=1.0, le=2.0)  # resize inputs to jitter × size, random-crop back; 1: off
+    lambda_adversarial: float = check(gt=0.0)
+    pool_size: int = check(ge=0)  # past translations D also sees (the reference: 50); 0: off
+    jitter: float = check(ge=1.0, le=2.0)  # resize inputs to jitter × size, random-crop back; 1: off
     flip: bool  # mirror inputs left-right with probability ½
-    n_res_blocks: int = _check(ge=0)  # residual blocks at the generators' bottleneck
+    n_res_blocks: int = check(ge=0)  # residual blocks at the generators' bottleneck
     # cyclegan: two translators tied by the cycle; cut: one translator per direction trained with
     # PatchNCE (Park et al. 2020) instead, which ignores lambda_cycle, lambda_identity and pool_size
-    model: str = _check(choices=TRANSLATION_MODELS)
-    lambda_nce: float = _check(ge=0.0)  # cut: weight of PatchNCE (FastCUT: 10)
+    model: str = check(choices=TRANSLATION_MODELS)
+    lambda_nce: float = check(ge=0.0)  # cut: weight of PatchNCE (FastCUT: 10)
     nce_identity: bool  # cut: PatchNCE also on G(b) against b (CUT); false with lambda_nce 10: FastCUT
     # cut: the translator's layers whose features PatchNCE compares, as indices of its encoder
     # (ganlab.models.cyclegan.ResnetTranslator.features): 0 the image, 4 and 7 the downsampling
     # convs, 10 + i the i-th residual block
     nce_layers: list[int]
-    nce_patches: int = _check(ge=1)  # cut: locations sampled per layer and image
-    nce_temperature: float = _check(gt=0.0)  # cut: τ of the contrastive softmax
+    nce_patches: int = check(ge=1)  # cut: locations sampled per layer and image
+    nce_temperature: float = check(gt=0.0)  # cut: τ of the contrastive softmax
     flip_equivariance: bool  # cut: FastCUT's random horizontal flip of G's input, undone on its features
 
     def __post_init__(self) -> None:
@@ -207,33 +194,33 @@ class CycleGANConfig(TrainConfig):
 
 @dataclass(frozen=True, kw_only=True)
 class FIDConfig:
-    n_samples: int = _check(ge=2)
-    batch_size: int = _check(ge=1)
-    reference: str = _check(choices=("test", "train"))  # the split FID, KID and per-class FID compare with
+    n_samples: int = check(ge=2)
+    batch_size: int = check(ge=1)
+    reference: str = check(choices=("test", "train"))  # the split FID, KID and per-class FID compare with
     # > 0: a seeded subset of that many reference images (a quick run's cheaper reference), 0: all
-    reference_size: int = _check(ge=0)
+    reference_size: int = check(ge=0)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ReportConfig:
-    n_samples: int = _check(ge=2)
+    n_samples: int = check(ge=2)
     # the report's latents are drawn with (the run's seed + this); >= 1 keeps them apart from the
     # curve's, which chose the checkpoint (RunSeeds)
-    seed: int = _check(ge=1)
+    seed: int = check(ge=1)
 
 
 @dataclass(frozen=True, kw_only=True)
 class RenderConfig:
     # two class ids for plots/sagan_interpolation.png; [] for the first and the last class
-    interpolate: list[int] = _check(pair=True)
+    interpolate: list[int] = check(pair=True)
 
 
 @dataclass(frozen=True, kw_only=True)
 class DistributedConfig:
     # processes per machine for the train, fid and report stages; > 1 re-runs the stage under
     # torch.distributed.run (one GPU each, or an even share of the CPU threads)
-    nproc_per_node: int = _check(ge=1)
-    max_restarts: int = _check(ge=0)  # torchrun restarts all workers when one dies, this many times
+    nproc_per_node: int = check(ge=1)
+    max_restarts: int = check(ge=0)  # torchrun restarts all workers when one dies, this many times
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -255,7 +242,7 @@ class Params:
     # one training run per entry: each trains, is scored and reported on its own (RunSeeds), and
     # `summarize` gives every metric's mean and 95% CI over them
     seeds: list[int]
-    device: str = _check(pattern=r"auto|cpu|cuda(:\d+)?")
+    device: str = check(pattern=r"auto|cpu|cuda(:\d+)?")
     data: DataConfig
     dcgan: DCGANConfig
     sagan: SAGANConfig
@@ -289,114 +276,9 @@ class Params:
 MODEL_SECTIONS = ("dcgan", "sagan", "cyclegan")
 
 
-class YamlLoader(yaml.SafeLoader):
-    """SafeLoader that reads `4e-4` as a float (YAML 1.2), as `dvc exp run -S` writes it."""
-
-
-YamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+][0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        re.X,
-    ),
-    list("-+0123456789."),
-)
-
-
-def _coerce(value: Any, typ: type, key: str) -> Any:
-    if dataclasses.is_dataclass(typ):
-        return _build(typ, value, key)
-    if typing.get_origin(typ) is list:
-        (item,) = typing.get_args(typ)
-        if not isinstance(value, list):
-            raise ParamsError(f"{key}: expected a list of {item.__name__}, found {value!r} ({type(value).__name__})")
-        return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
-    ok = {
-        bool: lambda v: isinstance(v, bool),
-        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
-        float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        str: lambda v: isinstance(v, str),
-    }[typ](value)
-    if not ok:
-        raise ParamsError(f"{key}: expected {typ.__name__}, found {value!r} ({type(value).__name__})")
-    return float(value) if typ is float else value
-
-
-def _validate(value: Any, meta: dict, key: str) -> None:
-    def fail(expected: str) -> None:
-        raise ParamsError(f"{key}: expected {expected}, found {value!r}")
-
-    if meta.get("choices") is not None and value not in meta["choices"]:
-        fail("one of " + ", ".join(repr(c) for c in meta["choices"]))
-    if meta.get("pattern") is not None and not re.fullmatch(meta["pattern"], value):
-        fail(f"a value matching {meta['pattern']!r}")
-    if meta.get("items") is not None:
-        entries = comma_list(value) if isinstance(value, str) else value
-        if isinstance(value, list) and not value:
-            fail("a non-empty list of " + ", ".join(repr(c) for c in meta["items"]))
-        if any(e not in meta["items"] for e in entries) or len(set(entries)) != len(entries):
-            fail("distinct entries among " + ", ".join(repr(c) for c in meta["items"]))
-    if meta.get("pair") and value and (len(value) != 2 or value[0] == value[1] or min(value) < 0):
-        fail("two different class ids >= 0, or []")
-    for op, holds, word in (
-        ("gt", lambda a, b: a > b, ">"),
-        ("ge", lambda a, b: a >= b, ">="),
-        ("lt", lambda a, b: a < b, "<"),
-        ("le", lambda a, b: a <= b, "<="),
-    ):
-        bound = meta.get(op)
-        if bound is not None and not holds(value, bound):
-            fail(f"a value {word} {bound}")
-
-
-def _build(cls: type, raw: Any, prefix: str) -> Any:
-    where = prefix or "params.yaml"
-    if not isinstance(raw, dict):
-        raise ParamsError(f"{where}: expected a mapping, found {raw!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    types = _resolved_types(cls)
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        names = ", ".join(f"{prefix}.{k}" if prefix else str(k) for k in unknown)
-        raise ParamsError(f"unknown key {names}; expected only {sorted(fields)} in {where}")
-    values = {}
-    for name, f in fields.items():
-        key = f"{prefix}.{name}" if prefix else name
-        if name not in raw:
-            raise ParamsError(f"{key}: missing key (expected {types[name].__name__})")
-        value = _coerce(raw[name], types[name], key)
-        if not dataclasses.is_dataclass(types[name]):
-            _validate(value, f.metadata, key)
-        values[name] = value
-    try:  # rules between fields (__post_init__) name their key without the section
-        return cls(**values)
-    except ParamsError as e:
-        raise ParamsError(f"{prefix}.{e}" if prefix else str(e)) from None
-
-
-def _resolved_types(cls: type) -> dict[str, type]:
-    return typing.get_type_hints(cls)
-
-
 def parse_params(raw: Any) -> Params:
     """Validate an already-parsed params mapping (as yaml.safe_load would return it)."""
-    return _build(Params, raw, "")
-
-
-def read_yaml(path: str | Path, *, missing: str) -> Any:
-    """A YAML file as `-S` values read (YamlLoader); a missing file or bad YAML is a ParamsError
-    naming the file (`missing` says what was expected there)."""
-    path = Path(path)
-    try:
-        return yaml.load(path.read_text(), Loader=YamlLoader)
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: {missing}") from None
-    except yaml.YAMLError as e:
-        raise ParamsError(f"{path}: not valid YAML: {e}") from None
+    return build(Params, raw, "")
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -406,8 +288,3 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         return parse_params(raw)
     except ParamsError as e:
         raise ParamsError(f"{path}: {e}") from None
-
-
-def to_dict(cfg: Any) -> dict:
-    """A config as plain types, for checkpoints (torch.load(weights_only=True) reads these)."""
-    return dataclasses.asdict(cfg)
