@@ -2,10 +2,6 @@
 resume, and the errors of its keys. Its snapshots are the CycleGAN's (two translators), so the
 scoring, report and translate paths are the ones tests/test_cyclegan.py and the pipeline tests run."""
 
-import os
-import re
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -22,7 +18,8 @@ from ganlab.training.checkpoints import load_translators
 from ganlab.training.cut import CUT
 from ganlab.training.live import logged_losses, read_history
 from ganlab.training.loop import build_trainer, train
-from tests.conftest import REPO, assert_same_history, kill_when, tiny_params
+from tests.conftest import assert_same_history, tiny_params
+from tests.test_cyclegan import train_straight_and_killed
 from tests.test_training import _assert_same_weights, _final_weights
 
 HEADS = ("head_ab", "head_ba")
@@ -168,19 +165,7 @@ def _train(domains, out="run", **overrides):
 def test_killed_run_resumes_to_the_same_weights(domains):
     p = _params(domains, iterations=24, ckpt_every=3, log_every=3, ema=0.5, flip_equivariance=True)
     (domains / "params.yaml").write_text(yaml.safe_dump(p))
-    data = ["--data", str(domains / "data/a/train"), "--data", str(domains / "data/b/train")]
-    cmd = [sys.executable, str(REPO / "stages/train.py"), "--params", str(domains / "params.yaml"),
-           "--model", "cyclegan", "--seed", "0", *data]  # fmt: skip
-
-    def args(out):
-        return cmd + ["--out", str(domains / out / "models"), "--live", str(domains / out / "live")]
-
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    subprocess.run(args("straight"), check=True, env=env, capture_output=True)
-    kill_when(args("killed"), appears=domains / "killed/models/checkpoints/iter_000006.pt", env=env)
-    assert not (domains / "killed/models/checkpoints/iter_000024.pt").exists()
-    resumed = subprocess.run(args("killed"), check=True, env=env, capture_output=True, text=True)
-    assert 3 <= int(re.search(r"resuming from .* at iteration (\d+)", resumed.stdout)[1]) < 24
+    train_straight_and_killed(domains)
     straight, killed = (_final_weights(domains / f"{run}/models/last.pt") for run in ("straight", "killed"))
     assert {"g_ab", "g_ba", "d_a", "d_b", *HEADS} <= set(straight)
     _assert_same_weights(straight, killed)  # the heads and their Adam moments included

@@ -125,11 +125,10 @@ def test_snapshots_hold_both_translators_and_the_ema(domains):
         load_generator(domains / "run/models/checkpoints/iter_000004.pt")
 
 
-def test_killed_run_resumes_to_the_same_weights(domains):
-    p = yaml.safe_load((domains / "params.yaml").read_text())
-    # a pool of 10 is full (and swapping) when the kill comes: its contents must come back
-    p["cyclegan"].update(iterations=24, ckpt_every=3, log_every=3, diffaug="color,translation", pool_size=10)
-    (domains / "params.yaml").write_text(yaml.safe_dump(p))
+def train_straight_and_killed(domains) -> None:
+    """The translation run of domains/params.yaml (24 iterations, a checkpoint every 3) through
+    stages/train.py twice: straight to the end into straight/, and killed after iteration 6 and
+    resumed into killed/."""
     data = ["--data", str(domains / "data/a/train"), "--data", str(domains / "data/b/train")]
     cmd = [sys.executable, str(REPO / "stages/train.py"), "--params", str(domains / "params.yaml"),
            "--model", "cyclegan", "--seed", "0", *data]  # fmt: skip
@@ -143,6 +142,14 @@ def test_killed_run_resumes_to_the_same_weights(domains):
     assert not (domains / "killed/models/checkpoints/iter_000024.pt").exists()
     resumed = subprocess.run(args("killed"), check=True, env=env, capture_output=True, text=True)
     assert 3 <= int(re.search(r"resuming from .* at iteration (\d+)", resumed.stdout)[1]) < 24
+
+
+def test_killed_run_resumes_to_the_same_weights(domains):
+    p = yaml.safe_load((domains / "params.yaml").read_text())
+    # a pool of 10 is full (and swapping) when the kill comes: its contents must come back
+    p["cyclegan"].update(iterations=24, ckpt_every=3, log_every=3, diffaug="color,translation", pool_size=10)
+    (domains / "params.yaml").write_text(yaml.safe_dump(p))
+    train_straight_and_killed(domains)
     assert load_checkpoint(domains / "killed/models/last.pt")["pool_a"]["count"] == 10
     straight, killed = (_final_weights(domains / f"{run}/models/last.pt") for run in ("straight", "killed"))
     assert set(straight) == {"g_ab", "g_ba", "d_a", "d_b", "pool_a", "pool_b"}

@@ -22,11 +22,10 @@ import torch
 from torch import Tensor
 
 from ganlab.config import CycleGANConfig
-from ganlab.models import TRANSLATORS
 from ganlab.models.cyclegan import PatchProjector
 from ganlab.nn.losses import patch_nce
-from ganlab.training.state import TrainState, adam, apply_update, averaged_copies, compile_nets, place, set_schedules
-from ganlab.training.translation import TRANSLATOR_KEYS, TranslationTrainer
+from ganlab.training.state import TrainState, adam, apply_update, averaged_copies, compile_nets, set_schedules
+from ganlab.training.translation import TRANSLATOR_KEYS, TranslationTrainer, translation_nets
 
 # (translator, its discriminator, its MLP head) per direction, and the domains it maps between
 DIRECTIONS = (("g_ab", "d_b", "head_ab", 0, 1), ("g_ba", "d_a", "head_ba", 1, 0))
@@ -46,14 +45,7 @@ class CUT(TranslationTrainer):
     stats = ("loss_d", "loss_g", "loss_adversarial", "loss_nce", "loss_nce_identity", "d_real", "d_fake")
 
     def build_state(self, cfg: CycleGANConfig, *, seed: int, device: torch.device) -> TrainState:
-        torch.manual_seed(seed)  # weight init
-        networks = TRANSLATORS["cyclegan"]
-        nets = {
-            "g_ab": place(networks.translator.from_config(cfg), device),
-            "g_ba": place(networks.translator.from_config(cfg), device),
-            "d_a": place(networks.discriminator.from_config(cfg), device),  # real A vs G_BA(b)
-            "d_b": place(networks.discriminator.from_config(cfg), device),  # real B vs G_AB(a)
-        }
+        nets = translation_nets(cfg, seed=seed, device=device)
         channels = feature_channels(nets["g_ab"], cfg.nce_layers, cfg.resolution, device)
         for key in ("head_ab", "head_ba"):
             nets[key] = PatchProjector(channels=channels).to(device)

@@ -20,11 +20,10 @@ import torch
 from torch import Tensor
 
 from ganlab.config import CycleGANConfig
-from ganlab.models import TRANSLATORS
 from ganlab.training.graphs import CapturedStep
 from ganlab.training.image_pool import ImagePool
-from ganlab.training.state import TrainState, adam, apply_update, averaged_copies, compile_nets, place, set_schedules
-from ganlab.training.translation import TRANSLATOR_KEYS, TranslationTrainer
+from ganlab.training.state import TrainState, adam, apply_update, averaged_copies, compile_nets, set_schedules
+from ganlab.training.translation import TRANSLATOR_KEYS, TranslationTrainer, translation_nets
 
 
 class CycleGAN(TranslationTrainer):
@@ -42,14 +41,7 @@ class CycleGAN(TranslationTrainer):
             self._iteration = CapturedStep(self.iteration, generator=self.state.rng, warmup=3 + filling)
 
     def build_state(self, cfg: CycleGANConfig, *, seed: int, device: torch.device) -> TrainState:
-        torch.manual_seed(seed)  # weight init
-        networks = TRANSLATORS["cyclegan"]
-        nets = {
-            "g_ab": place(networks.translator.from_config(cfg), device),
-            "g_ba": place(networks.translator.from_config(cfg), device),
-            "d_a": place(networks.discriminator.from_config(cfg), device),  # real A vs G_BA(b)
-            "d_b": place(networks.discriminator.from_config(cfg), device),  # real B vs G_AB(a)
-        }
+        nets = translation_nets(cfg, seed=seed, device=device)
         averaged = averaged_copies(nets, TRANSLATOR_KEYS, cfg)
         compile_nets(nets, cfg)
         rng = torch.Generator(device=device).manual_seed(seed)

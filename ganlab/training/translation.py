@@ -15,13 +15,14 @@ from ganlab.data.prepared import Split
 from ganlab.distributed import SINGLE, World
 from ganlab.errors import GanlabError
 from ganlab.io import atomic_torch_save
+from ganlab.models import TRANSLATORS
 from ganlab.nn.augment import diff_augment, jitter_flip
 from ganlab.nn.layers import at_least_fp32
 from ganlab.nn.losses import LOSSES
 from ganlab.sampling import translate
 from ganlab.training.checkpoints import load_translators
 from ganlab.training.graphs import check_graph_batches, check_graph_device
-from ganlab.training.state import MEMORY_FORMAT, TrainState, autocast_for, real_batches
+from ganlab.training.state import MEMORY_FORMAT, TrainState, autocast_for, place, real_batches
 
 TRANSLATOR_KEYS = ("g_ab", "g_ba")
 PREVIEW_SOURCES = 8
@@ -39,6 +40,18 @@ def check_domains(name: str, cfg: CycleGANConfig, splits: list[Split]) -> None:
                 f"{name}.batch_size={cfg.batch_size}: domain {domain} ({spec}) holds only {len(split.labels)} "
                 "training images, fewer than one batch; lower the batch size or add images"
             )
+
+
+def translation_nets(cfg: CycleGANConfig, *, seed: int, device: torch.device) -> dict[str, nn.Module]:
+    """G_AB, G_BA and the two patch discriminators, initialised from `seed`."""
+    torch.manual_seed(seed)  # weight init
+    networks = TRANSLATORS["cyclegan"]
+    return {
+        "g_ab": place(networks.translator.from_config(cfg), device),
+        "g_ba": place(networks.translator.from_config(cfg), device),
+        "d_a": place(networks.discriminator.from_config(cfg), device),  # real A vs G_BA(b)
+        "d_b": place(networks.discriminator.from_config(cfg), device),  # real B vs G_AB(a)
+    }
 
 
 class TranslationTrainer:
